@@ -1,0 +1,296 @@
+"""The :class:`App`: the one explicit object owning actions, services, middleware, settings, transports."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from .actions import Action, bind
+from .config import Settings, load_settings
+from .context import Context
+from .discovery import Source, discover
+from .dispatch import Dispatcher, Invocation, Middleware, Outcome
+from .errors import ActionError, DefinitionError
+from .middleware import RateLimit, Timeout
+from .observability.health import HealthRegistry, HealthStatus
+from .observability.logging import get_logger
+from .observability.metrics import InvocationMetrics
+from .services import Container, Service
+
+if TYPE_CHECKING:
+    from .queue.client import JobQueue
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = get_logger("plugwork.app")
+
+
+class AppState(StrEnum):
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class App:
+    """A Plugwork application.
+
+    ``actions`` lists where actions come from (module or package names, directories, functions, classes);
+    they are discovered when first needed, never at import. ``services`` are registered up front; services
+    that actions or other services ask for by type are registered automatically. Settings come from
+    ``settings`` or are loaded (environment, ``.env``, YAML ``config_file``) when the app starts.
+
+    Use it as an async context manager, or serve it: ``app.run()`` / ``plugwork run module:app``.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        actions: Iterable[Source] = (),
+        services: Iterable[type[Service] | Service] = (),
+        middleware: Sequence[Middleware] = (),
+        settings: Settings | None = None,
+        config_file: str | Path | None = None,
+    ) -> None:
+        self._name = name
+        self._sources: list[Source] = list(actions)
+        self._services = list(services)
+        self._middleware = list(middleware)
+        self._settings = settings
+        self._config_file = config_file
+        self._overrides: dict[str, Any] = {}
+        self._actions: dict[str, Action] | None = None
+        self._provided: dict[type, Any] = {}
+        self.state = AppState.CREATED
+        self.failure: str | None = None
+        self.health = HealthRegistry()
+        self.metrics_registry = CollectorRegistry()
+        self.metrics = InvocationMetrics(self.metrics_registry)
+        self.container: Container | None = None
+        self._dispatcher: Dispatcher | None = None
+        self.queue: JobQueue | None = None
+        self._components: list[Any] = []  # running transports with async stop(): worker, consumer...
+        self._asgi: Any = None
+
+    # ------------------------------------------------------------------------------------------ definition
+    @property
+    def name(self) -> str:
+        return self._name or self.settings.name
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, loaded on first use if none were given."""
+        if self._settings is None:
+            overrides = dict(self._overrides)
+            if self._name and "name" not in overrides:
+                overrides["name"] = self._name
+            self._settings = load_settings(self._config_file, **overrides)
+        return self._settings
+
+    def configure(self, config_file: str | Path | None = None, **overrides: Any) -> App:
+        """Set the config file and setting overrides (the CLI's options) before the app starts."""
+        if self.state is not AppState.CREATED:
+            raise DefinitionError("configure() must be called before the app starts")
+        if config_file is not None:
+            self._config_file = config_file
+        self._overrides.update({k: v for k, v in overrides.items() if v is not None})
+        self._settings = None
+        return self
+
+    def action(self, name: Any = None, /, **options: Any) -> Any:
+        """Register a function as an action of this app (same options as :func:`plugwork.action`)."""
+        from .actions import action as mark
+
+        def register(fn: F) -> F:
+            marked = mark(name, **options)(fn) if not callable(name) else mark(fn)
+            self.add_action(marked)
+            return marked
+
+        return register(name) if callable(name) else register
+
+    def add_action(self, source: Source) -> None:
+        """Add an action source (function, class, module, package, directory) before the app starts."""
+        self._sources.append(source)
+        self._actions = None
+
+    def add_service(self, service: type[Service] | Service) -> None:
+        self._services.append(service)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add app-wide middleware (outermost first). Takes effect at start."""
+        self._middleware.append(middleware)
+
+    def provide(self, kind: type[Any], value: Any) -> None:
+        """Make ``value`` injectable by type into actions and services."""
+        self._provided[kind] = value
+
+    @property
+    def actions(self) -> Mapping[str, Action]:
+        """The app's actions, discovered on first use."""
+        if self._actions is None:
+            self._actions = discover(self._sources)
+        return self._actions
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """Every action's name, description, version and input/output JSON Schema."""
+        return [spec.describe() for spec in sorted(self.actions.values(), key=lambda s: s.name)]
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+    @property
+    def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            raise RuntimeError("the app is not started: use `async with app:` or `await app.start()`")
+        return self._dispatcher
+
+    @property
+    def ready(self) -> bool:
+        return self.state is AppState.RUNNING
+
+    async def start(self) -> None:
+        """Discover, resolve and start everything; on failure stop what started and raise."""
+        if self.state is AppState.RUNNING:
+            return
+        self.state, self.failure = AppState.STARTING, None
+        try:
+            await self._start()
+        except BaseException as exc:
+            self.state, self.failure = AppState.FAILED, str(exc)
+            await self._stop_components()
+            if self.container is not None:
+                await self.container.stop_all()
+            log.error("app start failed", app=self.name, error=str(exc))
+            raise
+        self.state = AppState.RUNNING
+        log.info("app started", app=self.name, actions=len(self.actions))
+
+    async def _start(self) -> None:
+        settings = self.settings
+        actions = self.actions
+        container = self.container = Container(self.health, sections=dict(settings.services))
+        container.provide(Settings, settings)
+        container.provide(App, self)
+        for kind, value in self._provided.items():
+            container.provide(kind, value)
+        for svc in self._services:
+            container.register(svc)
+        container.build_all()
+        terminals = {name: bind(spec, container.resolve) for name, spec in actions.items()}
+        await container.configure_all()
+        self.metrics.prepare(list(actions))
+        self._dispatcher = Dispatcher.build(
+            {name: self._with_builtin_middleware(spec) for name, spec in actions.items()},
+            terminals,
+            [self.metrics.middleware, *self._middleware],
+        )
+        self.health.register("app", self._app_health)
+        await container.start_all()
+        for starter in self._transports():
+            component = await starter()
+            if component is not None:
+                self._components.append(component)
+
+    def _with_builtin_middleware(self, spec: Action) -> Action:
+        from dataclasses import replace
+
+        builtin: list[Middleware] = []
+        if spec.rate_limit:
+            builtin.append(RateLimit(spec.rate_limit))
+        timeout = spec.timeout or self.settings.action_timeout_seconds
+        if timeout:
+            builtin.append(Timeout(timeout))
+        return replace(spec, middleware=(*builtin, *spec.middleware)) if builtin else spec
+
+    def _transports(self) -> list[Callable[[], Any]]:
+        from .transports import plugboard_starter, queue_starter
+
+        return [queue_starter(self), plugboard_starter(self)]
+
+    def _app_health(self) -> tuple[HealthStatus, dict[str, Any]]:
+        if self.state is AppState.RUNNING:
+            return HealthStatus.GREEN, {"state": self.state.value}
+        return HealthStatus.RED if self.state is AppState.FAILED else HealthStatus.YELLOW, {
+            "state": self.state.value,
+            **({"error": self.failure} if self.failure else {}),
+        }
+
+    async def stop(self) -> None:
+        """Stop transports (letting in-flight work finish), then services in reverse start order."""
+        if self.state in (AppState.STOPPED, AppState.CREATED):
+            return
+        self.state = AppState.STOPPING
+        await self._stop_components()
+        if self.container is not None:
+            await self.container.stop_all()
+        self.state = AppState.STOPPED
+        log.info("app stopped", app=self.name)
+
+    async def _stop_components(self) -> None:
+        for component in reversed(self._components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                log.error("component stop failed", component=type(component).__name__, error=str(exc))
+        self._components.clear()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---------------------------------------------------------------------------------------- invocations
+    async def invoke(
+        self, action: str, payload: bytes | Mapping[str, Any] | None = None, *, context: Context | None = None
+    ) -> Outcome:
+        """Run one action through the full pipeline and return its :class:`Outcome`."""
+        ctx = context or Context(transport="call")
+        return await self.dispatcher.dispatch(Invocation(action, {} if payload is None else payload, ctx))
+
+    async def call(self, action: str, payload: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+        """Run one action and return its output; an error outcome raises :class:`ActionError`."""
+        outcome = await self.invoke(action, {**(payload or {}), **fields})
+        if outcome.error is not None:
+            err = outcome.error
+            raise ActionError(err.message, code=err.code, details=err.details, status=err.status)
+        return outcome.output
+
+    async def enqueue(self, action: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """Enqueue ``action`` as a durable job and return its id (see :class:`plugwork.queue.JobQueue`)."""
+        if self.queue is None:
+            raise RuntimeError("no job queue: the app is not started, or its queue is disabled")
+        return await self.queue.enqueue(action, dict(payload or {}), **options)
+
+    # ------------------------------------------------------------------------------------------- serving
+    @property
+    def asgi(self) -> Any:
+        """The ASGI application (HTTP + lifespan) serving this app."""
+        if self._asgi is None:
+            from .http import HttpTransport
+
+            self._asgi = HttpTransport(self)
+        return self._asgi
+
+    def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
+        """Serve the app with uvicorn until SIGINT/SIGTERM (graceful shutdown)."""
+        from .server import serve
+
+        serve(self, host=host, port=port, **uvicorn_options)
+
+    async def run_until_stopped(self) -> None:
+        """Start, wait for SIGINT/SIGTERM, stop: for processes without HTTP (``plugwork worker``)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with self:
+            await stop.wait()
+            log.info("shutdown signal received", app=self.name)

@@ -1,0 +1,196 @@
+"""The ``plugwork`` command: run, worker, actions, call, schema — plus jobs, db and hub groups."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+
+from .errors import PlugworkError
+
+if TYPE_CHECKING:
+    from .app import App
+
+APP_HELP = "The app to load, as MODULE:ATTRIBUTE (e.g. myservice.main:app); ATTRIBUTE defaults to `app`."
+
+
+def load_app(spec: str) -> App:
+    """Import ``MODULE:ATTRIBUTE`` (the current directory is importable) and return the App it names."""
+    from .app import App
+
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "app"
+    if not module_name:
+        raise click.BadParameter(f"{spec!r} is not MODULE:ATTRIBUTE", param_hint="APP")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import module {module_name!r}: {exc}", param_hint="APP") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise click.BadParameter(
+            f"module {module_name!r} has no attribute {attr!r}", param_hint="APP"
+        ) from None
+    if not isinstance(obj, App):
+        raise click.BadParameter(f"{spec} is a {type(obj).__name__}, not a plugwork.App", param_hint="APP")
+    return obj
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+class _Group(click.Group):
+    """Turns Plugwork's own errors (bad config, bad app definition...) into a clean message and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PlugworkError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="plugwork")
+def main() -> None:
+    """Plugwork: typed actions served over HTTP, a durable job queue and Plugboard WebSocket RPC."""
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML config file (supports ${VAR:-default}).",
+)
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("--host", help="Bind address [settings: http_host, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [settings: http_port, default 8000].")
+@config_option
+@click.option("--log-json/--log-console", default=None, help="JSON log lines or human console output.")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+@click.option("--dev", is_flag=True, default=None, help="Dev mode: in-memory queue and POST /dev/job.")
+def run(
+    app_spec: str,
+    host: str | None,
+    port: int | None,
+    config_file: str | None,
+    log_json: bool | None,
+    log_level: str | None,
+    dev: bool | None,
+) -> None:
+    """Serve APP over HTTP (and run its queue worker and Plugboard consumer when configured).
+
+    Stops gracefully on SIGTERM or SIGINT: in-flight requests and jobs finish first.
+    """
+    app = load_app(app_spec)
+    app.configure(config_file, log_json=log_json, log_level=log_level, dev_mode=dev)
+    app.run(host=host, port=port)
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@config_option
+@click.option("--concurrency", type=int, help="Jobs run at once [MAX_CONCURRENT_JOBS].")
+@click.option("--queue", "queues", multiple=True, help="Queue to consume (repeatable) [default: default].")
+@click.option("--log-json/--log-console", default=None)
+def worker(
+    app_spec: str,
+    config_file: str | None,
+    concurrency: int | None,
+    queues: tuple[str, ...],
+    log_json: bool | None,
+) -> None:
+    """Run APP's job worker without HTTP, until SIGTERM/SIGINT (graceful shutdown)."""
+    from .observability.logging import configure_logging
+
+    app = load_app(app_spec)
+    app.configure(
+        config_file,
+        max_concurrent_jobs=concurrency,
+        queues=list(queues) or None,
+        log_json=log_json,
+        worker=True,
+    )
+    configure_logging(json=app.settings.log_json, level=app.settings.log_level)
+    asyncio.run(app.run_until_stopped())
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def actions(app_spec: str, as_json: bool) -> None:
+    """List APP's actions."""
+    app = load_app(app_spec)
+    specs = sorted(app.actions.values(), key=lambda s: s.name)
+    if as_json:
+        click.echo(
+            _json([{"name": s.name, "description": s.description, "version": s.version} for s in specs])
+        )
+        return
+    width = max((len(s.name) for s in specs), default=4)
+    for spec in specs:
+        first_line = spec.description.splitlines()[0] if spec.description else ""
+        click.echo(f"{spec.name:<{width}}  v{spec.version:<4} {first_line}")
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+def schema(app_spec: str) -> None:
+    """Print APP's action catalog: names, descriptions and input/output JSON Schemas."""
+    click.echo(_json(load_app(app_spec).catalog()))
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@click.argument("action")
+@click.argument("payload", default="{}")
+@config_option
+def call(app_spec: str, action: str, payload: str, config_file: str | None) -> None:
+    """Run ACTION of APP once, in-process, with the JSON PAYLOAD; print the outcome.
+
+    Exits 1 when the outcome is an error.
+    """
+    app = load_app(app_spec)
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="PAYLOAD") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="PAYLOAD")
+    app.configure(config_file, queue_url="none", plugboard_url="")
+
+    async def invoke() -> Any:
+        async with app:
+            return await app.invoke(action, data)
+
+    outcome = asyncio.run(invoke())
+    if outcome.error is None:
+        click.echo(_json({"status": outcome.status, "output": outcome.jsonable_output()}))
+        return
+    click.echo(_json({"status": outcome.status, **outcome.error.to_dict()}))
+    sys.exit(1)
+
+
+def _mount_optional_groups() -> None:
+    try:
+        from .plugboard.hub.cli import hub
+        from .queue.cli import db, jobs
+    except ImportError:  # TODO(lead): remove once helpers land
+        return
+    main.add_command(jobs)
+    main.add_command(db)
+    main.add_command(hub)
+
+
+_mount_optional_groups()

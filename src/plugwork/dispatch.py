@@ -1,0 +1,175 @@
+"""The core protocol: an :class:`Invocation` goes in, an :class:`Outcome` comes out.
+
+Every transport (HTTP, job queue, Plugboard, ``app.call``, the test client) builds an Invocation and hands it
+to the one :class:`Dispatcher`. The dispatcher never raises: unknown actions, invalid input, handler errors,
+timeouts and cancellations all come back as an error Outcome with a code from :class:`ErrorCode`.
+
+Middleware is ``async (invocation, call_next) -> Outcome``. Chains are composed once, when the app starts:
+per action, app-wide middleware first, then the action's own, then the validated handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
+
+from .context import Context, current_context
+from .errors import ActionError, ErrorCode
+
+if TYPE_CHECKING:
+    from .actions import Action
+
+CallNext = Callable[["Invocation"], Awaitable["Outcome"]]
+Middleware = Callable[["Invocation", CallNext], Awaitable["Outcome"]]
+
+
+@dataclass(slots=True)
+class Invocation:
+    """A request to run one action: its name, the raw payload and the context.
+
+    ``payload`` is either raw JSON bytes (validated straight from bytes, the fast path) or an already decoded
+    mapping. ``spec`` is filled in by the dispatcher once the action is resolved (None when unknown).
+    """
+
+    action: str
+    payload: bytes | Mapping[str, Any]
+    context: Context = field(default_factory=Context)
+    spec: Action | None = None
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """What went wrong: a code from the taxonomy, a message, JSON-able details and the HTTP-style status."""
+
+    code: ErrorCode
+    message: str
+    details: Any = None
+    status: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape every transport uses for errors."""
+        return {"error_code": self.code.value, "error_message": self.message, "details": self.details}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of an invocation: ``output`` on success, ``error`` otherwise.
+
+    ``status`` is the HTTP-style status every transport maps to its wire; ``message`` carries the optional
+    message of a class-style ``ActionResponse``.
+    """
+
+    output: Any = None
+    error: ErrorInfo | None = None
+    status: int = 200
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def code(self) -> str:
+        """``OK`` or the error code: the label metrics and logs use."""
+        return "OK" if self.error is None else self.error.code.value
+
+    @classmethod
+    def success(cls, output: Any, *, status: int = 200, message: str | None = None) -> Outcome:
+        return cls(output=output, status=status, message=message)
+
+    @classmethod
+    def failure(
+        cls, code: ErrorCode, message: str, *, details: Any = None, status: int | None = None
+    ) -> Outcome:
+        st = code.status if status is None else status
+        return cls(error=ErrorInfo(code, message, details, st), status=st)
+
+    @classmethod
+    def from_exception(cls, exc: ActionError) -> Outcome:
+        return cls.failure(exc.code, exc.message, details=exc.details, status=exc.status)
+
+    def output_json(self) -> bytes:
+        """The output as JSON bytes (models, dicts, lists, dataclasses...)."""
+        return to_json(self.output)
+
+    def jsonable_output(self) -> Any:
+        """The output as plain JSON-compatible Python values."""
+        from pydantic_core import to_jsonable_python
+
+        return to_jsonable_python(self.output)
+
+
+def compose(middleware: Sequence[Middleware], terminal: CallNext) -> CallNext:
+    """Wrap ``terminal`` in ``middleware`` (the first one is outermost). Done once, at start-up."""
+    handler = terminal
+    for mw in reversed(middleware):
+        handler = _link(mw, handler)
+    return handler
+
+
+def _link(mw: Middleware, call_next: CallNext) -> CallNext:
+    # A plain function returning the middleware's coroutine: one frame per layer, not two.
+    def call(invocation: Invocation) -> Awaitable[Outcome]:
+        return mw(invocation, call_next)
+
+    return call
+
+
+async def _unknown(invocation: Invocation) -> Outcome:
+    return Outcome.failure(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {invocation.action}")
+
+
+class Dispatcher:
+    """Resolves an invocation's action and runs it through its pre-built middleware chain."""
+
+    def __init__(self, actions: Mapping[str, Action], pipelines: Mapping[str, CallNext], unknown: CallNext):
+        self._actions = dict(actions)
+        self._pipelines = dict(pipelines)
+        self._unknown = unknown
+
+    @classmethod
+    def build(
+        cls,
+        actions: Mapping[str, Action],
+        terminals: Mapping[str, CallNext],
+        app_middleware: Sequence[Middleware] = (),
+    ) -> Dispatcher:
+        """Compose each action's chain: app middleware, then the action's own, then its terminal."""
+        pipelines = {
+            name: compose([*app_middleware, *spec.middleware], terminals[name])
+            for name, spec in actions.items()
+        }
+        return cls(actions, pipelines, compose(list(app_middleware), _unknown))
+
+    @property
+    def actions(self) -> Mapping[str, Action]:
+        return self._actions
+
+    async def dispatch(self, invocation: Invocation) -> Outcome:
+        """Run one invocation. Never raises (except ``CancelledError`` of the caller's own task)."""
+        name = invocation.action
+        invocation.spec = self._actions.get(name)
+        pipeline = self._pipelines.get(name, self._unknown)
+        ctx = invocation.context
+        ctx.action = name
+        token = current_context.set(ctx)
+        try:
+            if ctx.deadline is None:
+                return await pipeline(invocation)
+            async with asyncio.timeout_at(ctx.deadline):
+                return await pipeline(invocation)
+        except TimeoutError:
+            return Outcome.failure(ErrorCode.TIMEOUT, f"Action {name} timed out")
+        except ActionError as exc:
+            return Outcome.from_exception(exc)
+        except Exception as exc:  # a middleware bug must not reach a transport either
+            from .observability.logging import get_logger
+
+            get_logger("plugwork.dispatch").exception("middleware failed", error=str(exc))
+            return Outcome.failure(ErrorCode.INTERNAL, "Internal server error")
+        finally:
+            current_context.reset(token)

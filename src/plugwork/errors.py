@@ -1,0 +1,189 @@
+"""Every exception Plugwork raises, under one root.
+
+::
+
+    PlugworkError                      root of everything below
+    ├── ConfigError                    bad settings; names the offending key
+    ├── DefinitionError                a bad app at start-up (duplicate action, no input model, ...)
+    │   └── DependencyError            an unresolvable or cyclic dependency
+    ├── ServiceError                   a service failed a lifecycle step; keeps the service name
+    ├── StoreError                     a job/hub/registry store could not do its work
+    │   └── NotFound                   the job, service, token, ... does not exist
+    ├── ProtocolError                  a malformed frame or message on a wire protocol (Plugboard)
+    └── ActionError                    raised inside an invocation; becomes an error Outcome
+        ├── UnknownAction              404 UNKNOWN_ACTION
+        ├── InvalidInput               422 VALIDATION_ERROR, with field details
+        ├── Unauthorized               401 UNAUTHORIZED
+        ├── Forbidden                  403 FORBIDDEN
+        ├── RateLimited                429 RATE_LIMITED
+        ├── CircuitOpen                503 CIRCUIT_OPEN
+        ├── Unavailable                503 UNAVAILABLE
+        ├── InvocationTimeout          504 TIMEOUT
+        └── InvocationCancelled        499 CANCELLED
+
+Handlers raise :class:`ActionError` (or a subclass) to answer with a specific error code; any other
+exception becomes ``INTERNAL`` (500) and is logged with its traceback, which never reaches a client.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """The one error taxonomy every transport maps to its wire."""
+
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    CANCELLED = "CANCELLED"
+    INTERNAL = "INTERNAL"
+
+    @property
+    def status(self) -> int:
+        """The HTTP-style status for this code."""
+        return _STATUS[self]
+
+    @property
+    def retryable(self) -> bool:
+        """Whether running the same invocation again could succeed."""
+        return self in _RETRYABLE
+
+
+_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.UNKNOWN_ACTION: 404,
+    ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.CIRCUIT_OPEN: 503,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.CANCELLED: 499,
+    ErrorCode.INTERNAL: 500,
+}
+
+_RETRYABLE = frozenset(
+    {
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.CIRCUIT_OPEN,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.TIMEOUT,
+        ErrorCode.INTERNAL,
+    }
+)
+
+
+class PlugworkError(Exception):
+    """Root of every exception Plugwork raises."""
+
+
+class ConfigError(PlugworkError):
+    """Invalid configuration. ``key`` names the setting at fault."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class DefinitionError(PlugworkError):
+    """The app is defined wrongly: found at start-up, before serving anything."""
+
+
+class DependencyError(DefinitionError):
+    """A dependency cannot be resolved, or services depend on each other in a cycle."""
+
+
+class ServiceError(PlugworkError):
+    """A service failed a lifecycle step."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"service {service!r}: {message}")
+        self.service = service
+        self.reason = message
+
+
+class StoreError(PlugworkError):
+    """A store (jobs, hub, registry) failed."""
+
+
+class NotFound(StoreError):
+    """The object asked for does not exist."""
+
+
+class ProtocolError(PlugworkError):
+    """A frame or message that breaks its wire protocol. The message says what is wrong with it."""
+
+
+class ActionError(PlugworkError):
+    """Raised inside an invocation to answer with a specific error code.
+
+    ``details`` must be JSON-serialisable; it is sent to the caller as is.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        details: Any = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.status = status if status is not None else self.code.status
+
+
+class UnknownAction(ActionError):
+    code = ErrorCode.UNKNOWN_ACTION
+
+
+class InvalidInput(ActionError):
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class Unauthorized(ActionError):
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(ActionError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(ActionError):
+    code = ErrorCode.RATE_LIMITED
+
+
+class CircuitOpen(ActionError):
+    code = ErrorCode.CIRCUIT_OPEN
+
+
+class Unavailable(ActionError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class InvocationTimeout(ActionError):
+    code = ErrorCode.TIMEOUT
+
+
+class InvocationCancelled(ActionError):
+    code = ErrorCode.CANCELLED

@@ -1,0 +1,143 @@
+"""The ASGI entry point.
+
+``POST /actions/{name}`` is served by a hand-written ASGI path, because it is the hot path and a router,
+request object and response object per call cost more than the whole pipeline (measured: a Starlette route
+adds ~10 µs per request). Everything else — catalog, docs, health, metrics, jobs, dev, management — goes to
+a Starlette app, and lifespan events start and stop the Plugwork App.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..context import Context, new_correlation_id
+from ..dispatch import Invocation
+from ..errors import ErrorCode
+from .responses import error_body
+
+if TYPE_CHECKING:
+    from ..app import App
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+_PREFIX = "/actions/"
+_PREFIX_LEN = len(_PREFIX)
+_JSON = (b"content-type", b"application/json")
+
+
+class HttpTransport:
+    """The ASGI app serving a Plugwork :class:`App`."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._routes: Any = None
+        self._max_body: int | None = None
+
+    @property
+    def routes(self) -> Any:
+        if self._routes is None:
+            from .routes import build_routes
+
+            self._routes = build_routes(self.app)
+        return self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(_PREFIX):
+            name = scope["path"][_PREFIX_LEN:]
+            if name and "/" not in name:
+                await self._invoke(name, scope, receive, send)
+                return
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.routes(scope, receive, send)
+
+    async def _invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._max_body
+        if limit is None:
+            limit = self._max_body = self.app.settings.max_body_bytes
+        correlation_id = None
+        for key, value in scope["headers"]:
+            if key == b"x-correlation-id":
+                correlation_id = value.decode("latin-1")[:128]
+            elif key == b"content-length" and value.isdigit() and int(value) > limit:
+                await _reply(send, 413, _too_large(limit), correlation_id or new_correlation_id())
+                return
+        if correlation_id is None:
+            correlation_id = new_correlation_id()
+        body = await _read_body(receive, limit)
+        if body is None:
+            await _reply(send, 413, _too_large(limit), correlation_id)
+            return
+        app = self.app
+        if app._dispatcher is None:
+            await _reply(send, 503, _not_ready(), correlation_id)
+            return
+        ctx = Context(correlation_id, "http", request_id=correlation_id)
+        outcome = await app._dispatcher.dispatch(Invocation(name, body or b"{}", ctx))
+        if outcome.error is None:
+            await _reply(send, outcome.status, outcome.output_json(), correlation_id)
+        else:
+            await _reply(send, outcome.status, orjson.dumps(outcome.error.to_dict()), correlation_id)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.app.start()
+                except BaseException as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.app.stop()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it exceeds ``limit`` bytes."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body if len(body) <= limit else None
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, body: bytes, correlation_id: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                _JSON,
+                (b"content-length", str(len(body)).encode()),
+                (b"x-correlation-id", correlation_id.encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _too_large(limit: int) -> bytes:
+    return orjson.dumps(error_body(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes"))
+
+
+def _not_ready() -> bytes:
+    return orjson.dumps(error_body(ErrorCode.UNAVAILABLE, "The app is not started"))

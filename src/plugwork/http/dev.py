@@ -1,0 +1,67 @@
+"""Dev mode (usvc-lib parity): ``POST /dev/job`` runs one job through the real worker and waits for it.
+
+Mounted only when ``dev_mode`` is on, where the queue is in memory by default.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..dispatch import Invocation
+from ..errors import ActionError, ErrorCode
+from .responses import JSONResponse, error_response
+
+if TYPE_CHECKING:
+    from ..app import App
+
+DEV_JOB_TIMEOUT = 300.0
+
+
+def dev_routes(app: App) -> list[BaseRoute]:
+    async def dev_job(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            return error_response(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
+        if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+            return error_response(
+                ErrorCode.BAD_REQUEST, 'The job must be a JSON object with an "action" string'
+            )
+        action = body.pop("action")
+        if app.queue is None:  # queue disabled: run inline through the dispatcher
+            outcome = await app.dispatcher.dispatch(Invocation(action, body))
+            error = outcome.error.to_dict() if outcome.error else None
+            return _result(None, outcome.jsonable_output() if outcome.ok else None, error, started)
+        try:
+            job_id = await app.queue.enqueue(action, body, max_attempts=1)
+        except ActionError as exc:
+            return _result(None, None, _error(exc.code.value, exc.message, exc.details), started)
+        job = await app.queue.wait(job_id, timeout=DEV_JOB_TIMEOUT)
+        if job.status == "completed":
+            return _result(job_id, job.result, None, started)
+        error = job.error or _error(ErrorCode.INTERNAL.value, f"job ended {job.status}")
+        return _result(job_id, None, error, started)
+
+    return [Route("/dev/job", dev_job, methods=["POST"])]
+
+
+def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error_code": code, "error_message": message, "details": details}
+
+
+def _result(job_id: str | None, results: Any, error: dict[str, Any] | None, started: float) -> Response:
+    body = {
+        "job_id": job_id,
+        "status": "Completed" if error is None else "Failed",
+        "results": results,
+        "error": error,
+        "runtime_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    return JSONResponse(body, status_code=200 if error is None else 422)

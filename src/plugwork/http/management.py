@@ -1,0 +1,105 @@
+"""The service management API Processpype users have, guarded by a bearer token from settings.
+
+``GET /`` app status, ``GET /services``, ``GET /services/{name}``, and ``POST /services/{name}/start``,
+``stop``, ``configure`` and ``configure_and_start``. Mounted only when ``management_api`` is on.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import ConfigError, ErrorCode, ServiceError
+from ..services import Service
+from .responses import JSONResponse, error_response
+
+if TYPE_CHECKING:
+    from ..app import App
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def management_routes(app: App) -> list[BaseRoute]:
+    secret = app.settings.management_token
+    expected = ("Bearer " + secret.get_secret_value()).encode() if secret is not None else None
+
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: Request) -> Response:
+            given = request.headers.get("authorization", "").encode()
+            if expected is None or not hmac.compare_digest(given, expected):
+                return error_response(ErrorCode.UNAUTHORIZED, "A valid bearer token is required")
+            return await handler(request)
+
+        return check
+
+    def find(request: Request) -> Service | Response:
+        try:
+            assert app.container is not None
+            return app.container.get(request.path_params["name"])
+        except (KeyError, AssertionError):
+            return error_response(ErrorCode.NOT_FOUND, f"No service named {request.path_params['name']!r}")
+
+    async def status(request: Request) -> Response:
+        services = app.container.services if app.container else []
+        return JSONResponse(
+            {
+                "name": app.name,
+                "version": app.settings.version,
+                "state": app.state.value,
+                "environment": app.settings.environment,
+                "services": {svc.name: svc.state.value for svc in services},
+            }
+        )
+
+    async def list_services(request: Request) -> Response:
+        return JSONResponse([svc.status() for svc in (app.container.services if app.container else [])])
+
+    async def show(request: Request) -> Response:
+        svc = find(request)
+        return svc if isinstance(svc, Response) else JSONResponse(svc.status())
+
+    def operation(configure: bool, start: bool, stop: bool) -> Handler:
+        async def run(request: Request) -> Response:
+            svc = find(request)
+            if isinstance(svc, Response):
+                return svc
+            assert app.container is not None
+            try:
+                if configure:
+                    raw = await request.body()
+                    config = orjson.loads(raw) if raw else {}
+                    if not isinstance(config, dict):
+                        return error_response(
+                            ErrorCode.BAD_REQUEST, "The configuration must be a JSON object"
+                        )
+                    svc._configure(config)
+                if stop:
+                    await app.container.stop_one(svc)
+                if start:
+                    await app.container.start_one(svc)
+            except orjson.JSONDecodeError as exc:
+                return error_response(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
+            except ConfigError as exc:
+                return error_response(ErrorCode.VALIDATION_ERROR, str(exc), {"key": exc.key})
+            except ServiceError as exc:
+                return error_response(ErrorCode.INTERNAL, str(exc), svc.status(), status=500)
+            return JSONResponse(svc.status())
+
+        return run
+
+    routes = [
+        ("/", status, "GET"),
+        ("/services", list_services, "GET"),
+        ("/services/{name}", show, "GET"),
+        ("/services/{name}/start", operation(False, True, False), "POST"),
+        ("/services/{name}/stop", operation(False, False, True), "POST"),
+        ("/services/{name}/configure", operation(True, False, False), "POST"),
+        ("/services/{name}/configure_and_start", operation(True, True, False), "POST"),
+    ]
+    return [Route(path, guarded(handler), methods=[method]) for path, handler, method in routes]

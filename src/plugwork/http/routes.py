@@ -1,0 +1,102 @@
+"""The Starlette side of the HTTP transport: everything but the ``POST /actions/{name}`` hot path."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import ErrorCode
+from ..observability.metrics import CONTENT_TYPE_LATEST, render
+from .openapi import openapi_spec, swagger_html
+from .responses import JSONResponse, error_response
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+def build_routes(app: App) -> Starlette:
+    """The Starlette app for ``app``: built once, after the app has started."""
+    routes: list[BaseRoute] = [*catalog_routes(app), *health_routes(app)]
+    settings = app.settings
+    if app.queue is not None:
+        from ..queue.http import job_routes
+
+        routes += job_routes(app.queue)
+    if settings.dev_mode:
+        from .dev import dev_routes
+
+        routes += dev_routes(app)
+    if settings.management_api:
+        from .management import management_routes
+
+        routes += management_routes(app)
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+
+
+def catalog_routes(app: App) -> list[BaseRoute]:
+    spec_cache: dict[str, bytes] = {}
+
+    async def catalog(request: Request) -> Response:
+        return JSONResponse(app.catalog())
+
+    async def describe(request: Request) -> Response:
+        spec = app.actions.get(request.path_params["name"])
+        if spec is None:
+            return error_response(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {request.path_params['name']}")
+        return JSONResponse(spec.describe())
+
+    async def openapi(request: Request) -> Response:
+        if "spec" not in spec_cache:
+            spec_cache["spec"] = bytes(JSONResponse(openapi_spec(app)).body)
+        return Response(spec_cache["spec"], media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(swagger_html(f"{app.name} — API docs", "/openapi.json"))
+
+    return [
+        Route("/actions", catalog, methods=["GET"]),
+        Route("/actions/{name}", describe, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+
+
+def health_routes(app: App) -> list[BaseRoute]:
+    async def health(request: Request) -> Response:
+        report = await app.health.report()
+        app.metrics.health.set(int(report.status))
+        return JSONResponse(report.to_dict(), status_code=report.http_status)
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def ready(request: Request) -> Response:
+        if not app.ready:
+            return JSONResponse({"status": "not ready", "state": app.state.value}, status_code=503)
+        report = await app.health.report(required_only=True)
+        body = {"status": "ready" if report.http_status == 200 else "not ready", "checks": report.checks}
+        return JSONResponse(body, status_code=report.http_status)
+
+    async def metrics(request: Request) -> Response:
+        report = await app.health.report()
+        app.metrics.health.set(int(report.status))
+        return Response(render(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+async def _not_found(request: Request, exc: Any) -> Response:
+    return error_response(ErrorCode.NOT_FOUND, f"No route for {request.method} {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Any) -> Response:
+    return error_response(ErrorCode.BAD_REQUEST, f"Method {request.method} not allowed here", status=405)

@@ -1,0 +1,1 @@
+"""Plugboard: Phoenix Channels WebSocket RPC — the protocol codec, a consumer client and a hub server."""

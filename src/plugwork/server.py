@@ -1,0 +1,40 @@
+"""Serving an app with uvicorn: graceful shutdown on SIGTERM/SIGINT comes from uvicorn's lifespan handling."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from .observability.logging import configure_logging
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+def uvicorn_defaults() -> dict[str, Any]:
+    """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones."""
+    options: dict[str, Any] = {}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "httptools"
+    return options
+
+
+def serve(app: App, *, host: str | None = None, port: int | None = None, **options: Any) -> None:
+    """Run ``app`` under uvicorn until a shutdown signal; logs go through Plugwork's structlog setup."""
+    import uvicorn
+
+    settings = app.settings
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    config = uvicorn.Config(
+        app.asgi,
+        host=host or settings.http_host,
+        port=settings.http_port if port is None else port,
+        lifespan="on",
+        log_config=None,  # keep Plugwork's logging configuration
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        **{**uvicorn_defaults(), **options},
+    )
+    uvicorn.Server(config).run()
