@@ -68,7 +68,7 @@ def catalog_routes(app: App) -> list[BaseRoute]:
 def health_routes(app: App) -> list[BaseRoute]:
     async def health(request: Request) -> Response:
         report = await app.health.report()
-        app.metrics.health.set(int(report.status))
+        app.metrics.health_status = int(report.status)
         return JSONResponse(report.to_dict(), status_code=report.http_status)
 
     async def live(request: Request) -> Response:
@@ -83,7 +83,7 @@ def health_routes(app: App) -> list[BaseRoute]:
 
     async def metrics(request: Request) -> Response:
         report = await app.health.report()
-        app.metrics.health.set(int(report.status))
+        app.metrics.health_status = int(report.status)
         return Response(render(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     return [

@@ -1,0 +1,1 @@
+"""The servers the benchmarks compare, each doing the same work: validate a name, answer a greeting."""
