@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, table, uvicorn_server  # noqa: E402
+from common import free_port, table, uvicorn_server
 
 SERVERS = {
     "plugwork": "bench.apps.plugwork_app:asgi",

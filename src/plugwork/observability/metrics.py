@@ -90,7 +90,9 @@ class InvocationMetrics(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
             latency.add_metric([action], buckets, hist.total)
         yield latency
-        yield GaugeMetricFamily("plugwork_invocations_in_flight", "Invocations running now", value=self.in_flight)
+        yield GaugeMetricFamily(
+            "plugwork_invocations_in_flight", "Invocations running now", value=self.in_flight
+        )
         yield GaugeMetricFamily(
             "plugwork_health_status", "Health status (0=RED, 1=YELLOW, 2=GREEN)", value=self.health_status
         )
