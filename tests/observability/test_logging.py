@@ -1,0 +1,199 @@
+"""Logging: JSON and console output, invocation context on every line, stdlib routed through structlog."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from plugwork.context import Context, current_context
+from plugwork.observability import logging as plugwork_logging
+from plugwork.observability.logging import add_invocation_context, configure_logging, get_logger
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    yield
+    plugwork_logging._reset_for_tests()
+    root.setLevel(level)
+
+
+@pytest.fixture
+def stream() -> io.StringIO:
+    return io.StringIO()
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+
+
+def test_json_lines_carry_invocation_context(stream: io.StringIO) -> None:
+    log = get_logger("orders")
+    configure_logging(json=True, stream=stream)
+    log.info("outside", n=1)
+    token = current_context.set(Context(correlation_id="c0ffee", action="greet", job_id="job-7"))
+    try:
+        log.info("inside", n=2)
+    finally:
+        current_context.reset(token)
+    log.info("after")
+
+    outside, inside, after = lines(stream)
+    assert inside["event"] == "inside"
+    assert inside["correlation_id"] == "c0ffee"
+    assert inside["action"] == "greet"
+    assert inside["job_id"] == "job-7"
+    assert inside["n"] == 2
+    assert inside["logger"] == "orders"
+    assert inside["level"] == "info"
+    assert ISO_UTC.match(inside["timestamp"])
+    for line in (outside, after):
+        assert "correlation_id" not in line
+        assert "action" not in line
+
+
+async def test_context_follows_concurrent_invocations(stream: io.StringIO) -> None:
+    import asyncio
+
+    log = get_logger()
+    configure_logging(json=True, stream=stream)
+
+    async def invoke(cid: str) -> None:
+        current_context.set(Context(correlation_id=cid, action=f"act-{cid}"))
+        await asyncio.sleep(0)
+        log.info("work", cid=cid)
+
+    await asyncio.gather(*(asyncio.create_task(invoke(str(i))) for i in range(5)))
+    for line in lines(stream):
+        assert line["correlation_id"] == line["cid"]
+        assert line["action"] == f"act-{line['cid']}"
+
+
+def test_explicit_keys_win_over_context() -> None:
+    token = current_context.set(Context(correlation_id="ctx", action="a"))
+    try:
+        event = add_invocation_context(None, "info", {"event": "x", "action": "explicit"})
+    finally:
+        current_context.reset(token)
+    assert event == {"event": "x", "action": "explicit", "correlation_id": "ctx"}
+    assert add_invocation_context(None, "info", {"event": "y"}) == {"event": "y"}
+
+
+def test_stdlib_logging_goes_through_structlog(stream: io.StringIO) -> None:
+    configure_logging(json=True, stream=stream)
+    token = current_context.set(Context(correlation_id="abc", action="greet"))
+    try:
+        logging.getLogger("some.library").warning("disk %s", "full", extra={"free_bytes": 12})
+    finally:
+        current_context.reset(token)
+    (line,) = lines(stream)
+    assert line["event"] == "disk full"
+    assert line["logger"] == "some.library"
+    assert line["level"] == "warning"
+    assert line["free_bytes"] == 12
+    assert "message" not in line
+    assert line["correlation_id"] == "abc"
+    assert line["action"] == "greet"
+    assert ISO_UTC.match(line["timestamp"])
+
+
+def test_exceptions_are_rendered_in_json(stream: io.StringIO) -> None:
+    configure_logging(json=True, stream=stream)
+    log = get_logger("t")
+    try:
+        raise ValueError("bad thing")
+    except ValueError:
+        log.exception("failed")
+        logging.getLogger("lib").exception("failed too")
+    structlog_line, stdlib_line = lines(stream)
+    for line in (structlog_line, stdlib_line):
+        assert line["level"] == "error"
+        assert "ValueError: bad thing" in line["exception"]
+        assert "Traceback" in line["exception"]
+
+
+def test_console_mode_is_human_readable(stream: io.StringIO) -> None:
+    configure_logging(stream=stream)
+    get_logger("greeter").info("started", port=8000)
+    logging.getLogger("uvicorn.error").info("Uvicorn running")
+    first, second = stream.getvalue().splitlines()
+    assert not first.startswith("{")
+    timestamp = first.split(" ", 1)[0]
+    assert ISO_UTC.match(timestamp)
+    assert "started" in first
+    assert "port=8000" in first
+    assert "info" in first
+    assert "greeter" in first
+    assert "Uvicorn running" in second
+    assert "uvicorn.error" in second
+    assert "\x1b[" not in stream.getvalue()  # no colours when the stream is not a terminal
+
+
+def test_level_filters_structlog_and_stdlib(stream: io.StringIO) -> None:
+    log = get_logger("t")
+    configure_logging(json=True, level="WARNING", stream=stream)
+    log.info("hidden")
+    logging.getLogger("lib").info("hidden too")
+    log.warning("shown")
+    assert [line["event"] for line in lines(stream)] == ["shown"]
+    configure_logging(json=True, level="DEBUG", stream=stream)
+    log.debug("now shown")
+    logging.getLogger("lib").debug("stdlib shown")
+    assert [line["event"] for line in lines(stream)][1:] == ["now shown", "stdlib shown"]
+
+
+def test_reconfiguring_reaches_loggers_already_used(stream: io.StringIO) -> None:
+    log = get_logger("early")
+    configure_logging(json=True, stream=stream)
+    log.info("as json")
+    console = io.StringIO()
+    configure_logging(json=False, stream=console)
+    log.info("as console")
+    assert [line["event"] for line in lines(stream)] == ["as json"]
+    assert "as console" in console.getvalue()
+    assert not console.getvalue().startswith("{")
+
+
+def test_configure_is_idempotent(stream: io.StringIO) -> None:
+    root = logging.getLogger()
+    before = len(root.handlers)
+    for _ in range(3):
+        configure_logging(json=True, stream=stream)
+    configure_logging(json=False, stream=stream)
+    assert len(root.handlers) == before + 1
+    logging.getLogger("lib").warning("once")
+    assert stream.getvalue().count("once") == 1
+
+
+def test_uvicorn_handlers_are_replaced_by_propagation(stream: io.StringIO) -> None:
+    uvicorn_logger = logging.getLogger("uvicorn.access")
+    own = io.StringIO()
+    uvicorn_logger.addHandler(logging.StreamHandler(own))
+    uvicorn_logger.propagate = False
+    configure_logging(json=True, stream=stream)
+    uvicorn_logger.info('127.0.0.1 - "GET / HTTP/1.1" 200')
+    assert own.getvalue() == ""
+    (line,) = lines(stream)
+    assert line["logger"] == "uvicorn.access"
+
+
+def test_loggers_work_before_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    plugwork_logging._reset_for_tests()
+    get_logger("early").info("before configure", k=1)
+    out = capsys.readouterr().out
+    assert "before configure" in out
+    assert "k=1" in out
+
+
+def test_unknown_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown log level"):
+        configure_logging(level="LOUD")
