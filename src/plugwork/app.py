@@ -31,6 +31,8 @@ log = get_logger("plugwork.app")
 
 
 class AppState(StrEnum):
+    """Where an :class:`App` is in its lifecycle (``failed`` keeps the reason in ``App.failure``)."""
+
     CREATED = "created"
     STARTING = "starting"
     RUNNING = "running"
@@ -65,6 +67,7 @@ class App:
         self._services = list(services)
         self._middleware = list(middleware)
         self._settings = settings
+        self._explicit_settings = settings
         self._config_file = config_file
         self._overrides: dict[str, Any] = {}
         self._actions: dict[str, Action] | None = None
@@ -90,6 +93,10 @@ class App:
         """The settings, loaded on first use if none were given."""
         if self._settings is None:
             overrides = dict(self._overrides)
+            if self._explicit_settings is not None:
+                # configure() (the CLI, the test client) adds to the settings given, never drops them.
+                given = self._explicit_settings
+                overrides = {**{key: getattr(given, key) for key in given.model_fields_set}, **overrides}
             if self._name and "name" not in overrides:
                 overrides["name"] = self._name
             self._settings = load_settings(self._config_file, **overrides)

@@ -72,7 +72,7 @@ config_option = click.option(
 )
 
 
-@main.command()
+@main.command(epilog=APP_HELP)
 @click.argument("app_spec", metavar="APP")
 @click.option("--host", help="Bind address [settings: http_host, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port [settings: http_port, default 8000].")
@@ -98,7 +98,7 @@ def run(
     app.run(host=host, port=port)
 
 
-@main.command()
+@main.command(epilog=APP_HELP)
 @click.argument("app_spec", metavar="APP")
 @config_option
 @click.option("--concurrency", type=int, help="Jobs run at once [MAX_CONCURRENT_JOBS].")
@@ -126,7 +126,7 @@ def worker(
     asyncio.run(app.run_until_stopped())
 
 
-@main.command()
+@main.command(epilog=APP_HELP)
 @click.argument("app_spec", metavar="APP")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def actions(app_spec: str, as_json: bool) -> None:
@@ -144,14 +144,14 @@ def actions(app_spec: str, as_json: bool) -> None:
         click.echo(f"{spec.name:<{width}}  v{spec.version:<4} {first_line}")
 
 
-@main.command()
+@main.command(epilog=APP_HELP)
 @click.argument("app_spec", metavar="APP")
 def schema(app_spec: str) -> None:
     """Print APP's action catalog: names, descriptions and input/output JSON Schemas."""
     click.echo(_json(load_app(app_spec).catalog()))
 
 
-@main.command()
+@main.command(epilog=APP_HELP)
 @click.argument("app_spec", metavar="APP")
 @click.argument("action")
 @click.argument("payload", default="{}")
@@ -169,6 +169,10 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
     if not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object", param_hint="PAYLOAD")
     app.configure(config_file, queue_url="none", plugboard_url="")
+    from .observability.logging import configure_logging
+
+    # Log lines go to stderr, so that stdout carries only the outcome (scripts parse it).
+    configure_logging(json=app.settings.log_json, level=app.settings.log_level)
 
     async def invoke() -> Any:
         async with app:

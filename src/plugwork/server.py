@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
+import threading
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .observability.logging import configure_logging
@@ -37,4 +40,17 @@ def serve(app: App, *, host: str | None = None, port: int | None = None, **optio
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         **{**uvicorn_defaults(), **options},
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)  # exits with status 3 by itself when the app fails to start
+    # uvicorn re-raises the shutdown signal once it has stopped gracefully, which would end the process
+    # as killed by SIGTERM (or raise KeyboardInterrupt): with these no-op handlers it exits normally, 0.
+    in_main = threading.current_thread() is threading.main_thread()  # signals are main-thread only
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM) if in_main}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal handler doing nothing (see :func:`serve`)."""

@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 
 class ServiceState(StrEnum):
+    """The lifecycle states of a :class:`Service` (see the diagram in this module's docstring)."""
+
     INITIALIZED = "initialized"
     CONFIGURED = "configured"
     STARTING = "starting"
@@ -47,7 +49,8 @@ _HEALTH_OF_STATE = {
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    # "HTTPClientPool" -> "http_client_pool", "Greeter" -> "greeter"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Service:
@@ -118,9 +121,9 @@ class Service:
         try:
             config = raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
         except ValidationError as exc:
+            # Refused before anything is applied: the service keeps its state and its current config.
             err = exc.errors()[0]
             key = ".".join(["services", self.name, *(str(p) for p in err["loc"])])
-            self.set_error(f"{key}: {err['msg']}")
             raise ConfigError(err["msg"], key=key) from None
         try:
             self.configure(config)
@@ -218,6 +221,9 @@ class Container:
     def build_all(self) -> None:
         """Instantiate every registered service (and what they depend on), computing the start order."""
         for item in self._registered:
+            section = self._sections.get(item.name)
+            if section is not None and not getattr(section, "enabled", True):
+                continue  # left out; if something asks for it, _adopt refuses with a clear message
             if isinstance(item, Service):
                 self._adopt(type(item), item)
             else:
@@ -288,7 +294,10 @@ class Container:
             try:
                 await svc._start(self.start_timeout)
             except ServiceError:
-                await self._stop(reversed(started))
+                # The failed service may hold part of its resources: it is stopped first, so that
+                # everything it depends on still runs while it cleans up (reverse order). Its reason
+                # stays in ``svc.error``.
+                await self._stop([svc, *reversed(started)])
                 raise
             started.append(svc)
 

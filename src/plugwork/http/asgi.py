@@ -61,14 +61,17 @@ class HttpTransport:
         if limit is None:
             limit = self._max_body = self.app.settings.max_body_bytes
         correlation_id = None
+        too_large = False  # answered after the loop, so that a later X-Correlation-ID is still echoed
         for key, value in scope["headers"]:
             if key == b"x-correlation-id":
                 correlation_id = value.decode("latin-1")[:128]
             elif key == b"content-length" and value.isdigit() and int(value) > limit:
-                await _reply(send, 413, _too_large(limit), correlation_id or new_correlation_id())
-                return
+                too_large = True
         if correlation_id is None:
             correlation_id = new_correlation_id()
+        if too_large:
+            await _reply(send, 413, _too_large(limit), correlation_id)
+            return
         body = await _read_body(receive, limit)
         if body is None:
             await _reply(send, 413, _too_large(limit), correlation_id)

@@ -1,7 +1,8 @@
 """The service management API Processpype users have, guarded by a bearer token from settings.
 
 ``GET /`` app status, ``GET /services``, ``GET /services/{name}``, and ``POST /services/{name}/start``,
-``stop``, ``configure`` and ``configure_and_start``. Mounted only when ``management_api`` is on.
+``stop``, ``configure`` (409 while the service runs) and ``configure_and_start`` (restarts a running
+service with the new configuration). Mounted only when ``management_api`` is on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import ConfigError, ErrorCode, ServiceError
-from ..services import Service
+from ..services import Service, ServiceState
 from .responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ def management_routes(app: App) -> list[BaseRoute]:
                         return error_response(
                             ErrorCode.BAD_REQUEST, "The configuration must be a JSON object"
                         )
+                    if svc.state is ServiceState.RUNNING:
+                        if not start:
+                            return error_response(
+                                ErrorCode.CONFLICT,
+                                f"Service {svc.name!r} is running: stop it first, or use configure_and_start",
+                            )
+                        await app.container.stop_one(svc)  # configure_and_start restarts it
                     svc._configure(config)
                 if stop:
                     await app.container.stop_one(svc)

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import ErrorCode
 from ..observability.metrics import CONTENT_TYPE_LATEST, render
+from ..services import ServiceState
 from .openapi import openapi_spec, swagger_html
 from .responses import JSONResponse, error_response
 
@@ -78,8 +79,16 @@ def health_routes(app: App) -> list[BaseRoute]:
         if not app.ready:
             return JSONResponse({"status": "not ready", "state": app.state.value}, status_code=503)
         report = await app.health.report(required_only=True)
-        body = {"status": "ready" if report.http_status == 200 else "not ready", "checks": report.checks}
-        return JSONResponse(body, status_code=report.http_status)
+        # A stopped service is only YELLOW in /health, but readiness needs every required one running.
+        services = app.container.services if app.container is not None else []
+        down = [
+            s.name for s in services if s.required and s.autostart and s.state is not ServiceState.RUNNING
+        ]
+        ok = report.http_status == 200 and not down
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": report.checks}
+        if down:
+            body["services_down"] = down
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         report = await app.health.report()
