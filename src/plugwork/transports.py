@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .observability.logging import get_logger
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ def plugboard_starter(app: App) -> Starter:
         from .plugboard.consumer import PlugboardConsumer
 
         token = settings.plugboard_token.get_secret_value() if settings.plugboard_token else ""
+        if not token:
+            raise ConfigError("a service API token is required when plugboard_url is set", key="plugboard_token")
         consumer = PlugboardConsumer(
             settings.plugboard_url,
             token,
