@@ -106,7 +106,9 @@ def plugboard_starter(app: App) -> Starter:
 
         token = settings.plugboard_token.get_secret_value() if settings.plugboard_token else ""
         if not token:
-            raise ConfigError("a service API token is required when plugboard_url is set", key="plugboard_token")
+            raise ConfigError(
+                "a service API token is required when plugboard_url is set", key="plugboard_token"
+            )
         consumer = PlugboardConsumer(
             settings.plugboard_url,
             token,
