@@ -1,0 +1,316 @@
+"""The hub's state: settings, store, router, joined consumer sockets, caches, events, health and metrics.
+
+The HTTP and WebSocket endpoints (:mod:`.server`, :mod:`.sockets`) are thin; everything they share is here.
+Producer authentication and service look-ups are cached for ``auth_cache_ttl`` seconds (and dropped at once
+when the store reports the account or service deleted), so the request path does not touch the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry
+
+from ...observability.health import HealthRegistry, HealthStatus
+from ..protocol import DEFAULT_MAX_FRAME_BYTES
+from .backplane import Backplane, LocalBackplane
+from .metrics import HubMetrics
+from .models import Service, ServiceToken, new_id
+from .router import Answer, Consumer, HubError, Router
+from .store import DEFAULT_STORE_URL, DEFAULT_TOKEN_VALIDITY_DAYS, HubEvent, HubStore
+
+if TYPE_CHECKING:
+    from .sockets import ConsumerSocket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class HubSettings:
+    """Everything a hub can be tuned with; the defaults are Plugboard's."""
+
+    store_url: str = DEFAULT_STORE_URL
+    admin_token: str | None = None
+    request_timeout: float = 30.0
+    max_outstanding: int = 10
+    max_queued: int = 1000
+    queue_max_age: float = 30.0
+    idle_timeout: float = 60.0
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_body_bytes: int = 1024 * 1024
+    max_actions_bytes: int = 256 * 1024
+    max_forwarded_per_consumer: int = 1000
+    token_validity_days: float = DEFAULT_TOKEN_VALIDITY_DAYS
+    event_poll_interval: float = 0.25
+    heartbeat_interval: float = 5.0
+    dead_after: float = 15.0
+    auth_cache_ttl: float = 10.0
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Hub:
+    """One hub process. ``await hub.start()`` before serving, ``await hub.stop()`` after."""
+
+    def __init__(self, settings: HubSettings, store: HubStore, backplane: Backplane | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.id = new_id()
+        self.router = Router(
+            request_timeout=settings.request_timeout,
+            max_outstanding=settings.max_outstanding,
+            max_queued=settings.max_queued,
+            queue_max_age=settings.queue_max_age,
+        )
+        self.connections: set[ConsumerSocket] = set()  # every accepted socket, joined or not
+        self.sockets: dict[str, ConsumerSocket] = {}  # joined ones, by consumer id
+        self.by_service: dict[str, dict[str, ConsumerSocket]] = {}
+        self._accounts: dict[str, tuple[str, float]] = {}  # sha256(secret) -> (account id, valid until)
+        self._services: dict[str, tuple[Service, float]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.backplane: Backplane = backplane or self._default_backplane()
+        self.registry = CollectorRegistry()
+        self.metrics = HubMetrics(self.registry, lambda: len(self.sockets))
+        self.health = HealthRegistry()
+        self.health.register("store", self._store_check)
+        self.health.register("consumers", self._consumers_check, required=False)
+        self.health.register("backplane", self._backplane_check)
+
+    def _default_backplane(self) -> Backplane:
+        from .sqlite import SQLiteHubStore
+
+        if isinstance(self.store, SQLiteHubStore):
+            return LocalBackplane(self, self.store, poll_interval=self.settings.event_poll_interval)
+        from .pgbackplane import PostgresBackplane
+        from .postgres import PostgresHubStore
+
+        assert isinstance(self.store, PostgresHubStore)
+        return PostgresBackplane(
+            self,
+            self.store,
+            heartbeat_interval=self.settings.heartbeat_interval,
+            dead_after=self.settings.dead_after,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.backplane.start()
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="plugboard-hub-idle")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self.router.close("the hub is shutting down")
+        for socket in list(self.connections):
+            await socket.close(1001, "the hub is shutting down")
+        await self.backplane.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, keeping a reference and logging its failure."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("plugboard hub: background task failed: %r", task.exception())
+
+    async def _sweep_idle(self) -> None:
+        # One task for every socket, instead of a timer per received frame.
+        idle = self.settings.idle_timeout
+        while True:
+            await asyncio.sleep(max(idle / 4, 0.01))
+            cutoff = time.monotonic() - idle
+            for socket in list(self.connections):
+                if socket.last_seen < cutoff:
+                    self.spawn(socket.close(1000, f"no message for {idle:g}s"))
+
+    # -- authentication and look-ups -------------------------------------------------------------------------
+
+    async def authenticate_producer(self, secret: str) -> bool:
+        """Whether ``secret`` is an account's bearer token (cached briefly)."""
+        digest = _digest(secret)
+        cached = self._accounts.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return True
+        account = await self.store.authenticate_account(secret)
+        if account is None:
+            self._accounts.pop(digest, None)
+            return False
+        if len(self._accounts) > 10_000:
+            self._accounts.clear()
+        self._accounts[digest] = (account.id, now + self.settings.auth_cache_ttl)
+        return True
+
+    async def authenticate_consumer(self, secret: str) -> ServiceToken | None:
+        return await self.store.authenticate_token(secret)
+
+    async def service(self, service_id: str) -> Service | None:
+        """The service (cached briefly), or None."""
+        cached = self._services.get(service_id)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        service = await self.store.get_service(service_id)
+        if service is None:
+            self._services.pop(service_id, None)
+            return None
+        if len(self._services) > 10_000:
+            self._services.clear()
+        self._services[service_id] = (service, now + self.settings.auth_cache_ttl)
+        return service
+
+    async def actions_conflict(self, service_id: str, actions: str) -> bool:
+        """Whether ``actions`` differs from what the service's other consumers declared."""
+        local = self.by_service.get(service_id, {})
+        if any(socket.actions != actions for socket in local.values()):
+            return True
+        return any(other != actions for other in await self.backplane.remote_actions(service_id))
+
+    # -- consumers -------------------------------------------------------------------------------------------
+
+    async def join(self, socket: ConsumerSocket) -> int:
+        """Route requests to a socket that joined ``service``; returns the service's consumer count."""
+        consumer = Consumer(socket.id, socket.service_id, self.id, socket.send_request)
+        self.sockets[socket.id] = socket
+        self.by_service.setdefault(socket.service_id, {})[socket.id] = socket
+        self.router.add(consumer)
+        await self.backplane.register(socket.id, socket.service_id, socket.actions)
+        return self.router.count(socket.service_id)
+
+    async def leave(self, socket: ConsumerSocket, reason: str) -> None:
+        """Stop routing to a socket; its requests in flight end with 503 at once."""
+        if self.sockets.pop(socket.id, None) is None:
+            return
+        peers = self.by_service.get(socket.service_id, {})
+        peers.pop(socket.id, None)
+        if not peers:
+            self.by_service.pop(socket.service_id, None)
+        self.router.remove(socket.id, reason)
+        for ref, (origin, _) in socket.forwarded.items():
+            self.spawn(self.backplane.forward_response(origin, socket.id, ref, gone_answer(reason)))
+        socket.forwarded.clear()
+        try:
+            await self.backplane.unregister(socket.id)
+        except Exception as exc:  # the registry heals: other hubs re-read it at their next heartbeat
+            log.warning("plugboard hub: cannot unregister consumer %s: %r", socket.id, exc)
+        self.consumers_changed(socket.service_id)
+
+    def consumers_changed(self, service_id: str) -> None:
+        """Push the service's new consumer count to its sockets here."""
+        self.push(service_id, "num_consumers", {"num_consumers": self.router.count(service_id)})
+
+    def push(self, service_id: str, event: str, payload: dict[str, Any]) -> None:
+        """Push an event to every socket of a service on this hub (in the background)."""
+        for socket in list(self.by_service.get(service_id, {}).values()):
+            self.spawn(socket.push(event, payload))
+
+    async def deliver_forwarded(
+        self, consumer_id: str, ref: str, origin: str, action: str, fields: Any
+    ) -> None:
+        """A request another hub routed to a consumer held here."""
+        socket = self.sockets.get(consumer_id)
+        if socket is None:
+            answer = gone_answer("the consumer is not connected")
+            await self.backplane.forward_response(origin, consumer_id, ref, answer)
+            return
+        forwarded = socket.forwarded
+        if len(forwarded) >= self.settings.max_forwarded_per_consumer:
+            # Requests the origin hub has long given up on (it answered 408) are forgotten first.
+            cutoff = time.monotonic() - self.settings.request_timeout
+            for stale in [r for r, (_, at) in forwarded.items() if at < cutoff]:
+                del forwarded[stale]
+        if len(forwarded) >= self.settings.max_forwarded_per_consumer:
+            answer = Answer(503, "the consumer is overloaded", {})
+            await self.backplane.forward_response(origin, consumer_id, ref, answer)
+            return
+        forwarded[ref] = (origin, time.monotonic())
+        try:
+            await socket.send_request(ref, action, fields)
+        except Exception as exc:
+            socket.forwarded.pop(ref, None)
+            await self.backplane.forward_response(origin, consumer_id, ref, gone_answer(str(exc)))
+
+    def answer(self, socket: ConsumerSocket, ref: str, answer: Answer) -> None:
+        """A consumer's response: to the producer waiting here, or to the hub it came from."""
+        if self.router.resolve(ref, answer, socket.id):
+            return
+        forwarded = socket.forwarded.pop(ref, None)
+        if forwarded is not None:
+            self.spawn(self.backplane.forward_response(forwarded[0], socket.id, ref, answer))
+
+    # -- events ----------------------------------------------------------------------------------------------
+
+    def apply_event(self, event: HubEvent) -> None:
+        """A change in the store (from any process): update caches and push it to the consumers concerned."""
+        kind = event.get("kind")
+        if kind == "account_deleted":
+            account_id = event["account"]["id"]
+            for digest, (cached_id, _) in list(self._accounts.items()):
+                if cached_id == account_id:
+                    del self._accounts[digest]
+        elif kind == "service_updated":
+            service_id = event["service"]["id"]
+            self._services.pop(service_id, None)
+            for socket in self.by_service.get(service_id, {}).values():
+                socket.service = Service(**event["service"])  # what a re-join replies
+            self.push(service_id, "service_updated", {"service": event["service"]})
+        elif kind == "service_deleted":
+            service_id = event["service"]["id"]
+            self._services.pop(service_id, None)
+            for socket in list(self.by_service.get(service_id, {}).values()):
+                self.spawn(socket.push_and_close("service_deleted", {"service": event["service"]}))
+        elif kind in ("token_created", "token_deleted"):
+            self.push(event["token"]["service_id"], kind, {"token": event["token"]})
+
+    # -- health ----------------------------------------------------------------------------------------------
+
+    async def _store_check(self) -> tuple[HealthStatus, dict[str, Any]]:
+        await self.store.ping()
+        return HealthStatus.GREEN, {"url": _redact(self.store.url)}
+
+    def _consumers_check(self) -> tuple[HealthStatus, dict[str, Any]]:
+        services = {sid: self.router.count(sid) for sid in self.by_service}
+        return HealthStatus.GREEN, {
+            "connected": len(self.sockets),
+            "by_service": services,
+            "requests_in_flight": self.router.in_flight,
+        }
+
+    def _backplane_check(self) -> tuple[HealthStatus, dict[str, Any]]:
+        ok, details = self.backplane.health()
+        return (HealthStatus.GREEN if ok else HealthStatus.RED), {"hub_id": self.id, **details}
+
+
+def gone_answer(reason: str) -> Answer:
+    """The 503 a producer gets when the consumer holding its request goes away."""
+    return Answer(503, f"the consumer disconnected before answering: {reason}", {})
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+__all__ = ["Hub", "HubError", "HubSettings"]

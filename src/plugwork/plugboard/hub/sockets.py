@@ -1,0 +1,273 @@
+"""The consumer WebSocket at ``/websocket``: connect-time checks, then one channel loop per connection.
+
+Connect params come from the query string (``token``, ``actions``, ``vsn``); the token may instead come as
+the subprotocol pair ``["phoenix", "base64url.bearer.phx.<b64>"]`` that newer JS clients send. A refused
+connection gets an HTTP status and the reason as the body when the server supports WebSocket denial
+responses (uvicorn does), otherwise an accepted-then-closed socket whose close reason is the refusal.
+
+A frame that cannot be decoded (bad JSON, wrong arity, over the size limit) closes that socket cleanly with
+a reason; a decodable frame on a wrong topic or event gets an error ``phx_reply``. Neither touches any other
+connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from ...errors import ProtocolError
+from ..protocol import (
+    HEARTBEAT,
+    PHOENIX_TOPIC,
+    PHX_JOIN,
+    PHX_LEAVE,
+    SERVICE_TOPIC,
+    Message,
+    Serializer,
+    reply,
+    serializer_for,
+)
+from .models import Service, ServiceToken, new_id
+from .router import Answer
+
+if TYPE_CHECKING:
+    from .core import Hub
+
+log = logging.getLogger(__name__)
+
+INVALID_TOKEN = "Service API token is invalid"
+AUTH_REQUIRED = "Authentication required"
+ACTIONS_MISMATCH = "Current consumer actions do not match other registered consumer actions"
+TOKEN_SUBPROTOCOL = "base64url.bearer.phx."
+MAX_CLOSE_REASON = 120  # bytes; WebSocket close reasons are limited to 123
+
+
+def token_from_subprotocols(subprotocols: list[str]) -> str | None:
+    """The token carried as ``base64url.bearer.phx.<b64>``, if offered."""
+    for protocol in subprotocols:
+        if protocol.startswith(TOKEN_SUBPROTOCOL):
+            # phoenix.js sends btoa(token) without padding (standard alphabet); accept base64url too
+            encoded = protocol[len(TOKEN_SUBPROTOCOL) :].replace("-", "+").replace("_", "/")
+            try:
+                return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
+async def refuse(websocket: WebSocket, status: int, reason: str) -> None:
+    """Turn a connection down with ``reason``: an HTTP denial if possible, else accept and close."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(reason, status_code=status))
+        return
+    await websocket.accept()
+    await websocket.close(code=1008, reason=reason[:MAX_CLOSE_REASON])
+
+
+def canonical_actions(raw: str | None) -> str:
+    """The actions map as compact, key-sorted JSON (ProtocolError if it is not a JSON object)."""
+    if raw is None or raw == "":
+        return "{}"
+    try:
+        actions = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"actions is not valid JSON: {exc}") from None
+    if not isinstance(actions, dict):
+        raise ProtocolError("actions must be a JSON object mapping action names to their schemas")
+    return orjson.dumps(actions, option=orjson.OPT_SORT_KEYS).decode()
+
+
+async def serve_consumer(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+    """The ``/websocket`` endpoint: check the connect params, then run the channel loop."""
+    websocket = WebSocket(scope, receive, send)  # for the handshake; frames then go through raw ASGI
+    params = websocket.query_params
+    offered = list(websocket.scope.get("subprotocols") or [])
+    try:
+        serializer = serializer_for(params.get("vsn"))
+    except ProtocolError as exc:
+        return await refuse(websocket, 400, str(exc))
+    secret = params.get("token") or token_from_subprotocols(offered)
+    if not secret:
+        return await refuse(websocket, 401, AUTH_REQUIRED)
+    try:
+        token = await hub.authenticate_consumer(secret)
+        service = await hub.service(token.service_id) if token is not None else None
+    except Exception as exc:  # the store failed: refuse cleanly rather than crash the handshake
+        return await refuse(websocket, 503, f"the hub store is unavailable: {exc}")
+    if token is None or service is None:
+        return await refuse(websocket, 403, INVALID_TOKEN)
+    raw_actions = params.get("actions")
+    if raw_actions is not None and len(raw_actions) > hub.settings.max_actions_bytes:
+        return await refuse(websocket, 413, f"actions exceeds {hub.settings.max_actions_bytes} bytes")
+    try:
+        actions = canonical_actions(raw_actions)
+    except ProtocolError as exc:
+        return await refuse(websocket, 400, str(exc))
+    try:
+        conflict = await hub.actions_conflict(service.id, actions)
+    except Exception as exc:  # the backplane's registry is out of reach
+        return await refuse(websocket, 503, f"the consumer registry is unavailable: {exc}")
+    if conflict:
+        return await refuse(websocket, 403, ACTIONS_MISMATCH)
+    await websocket.accept(subprotocol="phoenix" if "phoenix" in offered else None)
+    await ConsumerSocket(hub, receive, send, serializer, service, token, actions).run()
+    return None
+
+
+class ConsumerSocket:
+    """One consumer connection: heartbeats, the ``service`` channel, requests out and responses in."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        receive: Receive,
+        send: Send,
+        serializer: Serializer,
+        service: Service,
+        token: ServiceToken,
+        actions: str,
+    ) -> None:
+        self.hub = hub
+        self._receive = receive
+        self.serializer = serializer
+        self.service = service
+        self.service_id = service.id
+        self.token = token
+        self.actions = actions
+        self.id = new_id()
+        self.join_ref: str | None = None
+        self.joined = False
+        # response_ref -> (hub id, when), for the requests other hubs routed here
+        self.forwarded: dict[str, tuple[str, float]] = {}
+        self.last_seen = time.monotonic()
+        self._closed = False
+        self._send = send
+
+    async def run(self) -> None:
+        hub = self.hub
+        hub.connections.add(self)
+        decode = self.serializer.decode
+        limit = hub.settings.max_frame_bytes
+        receive = self._receive
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    break
+                self.last_seen = time.monotonic()
+                frame = message.get("text")
+                if frame is None:
+                    frame = message.get("bytes") or b""
+                if len(frame) > limit:
+                    await self.close(1009, f"frame of {len(frame)} bytes is over the {limit}-byte limit")
+                    break
+                try:
+                    msg = decode(frame)
+                except ProtocolError as exc:
+                    await self.close(1007, f"malformed frame: {exc}")
+                    break
+                await self.handle(msg)
+        except Exception as exc:  # a broken socket must never take the hub with it
+            log.debug("plugboard hub: consumer socket %s ended: %r", self.id, exc)
+        finally:
+            self._closed = True
+            hub.connections.discard(self)
+            await hub.leave(self, "the consumer's socket closed")
+
+    async def handle(self, msg: Message) -> None:
+        topic, event = msg.topic, msg.event
+        if topic == SERVICE_TOPIC:
+            if event == "response" and self.joined:
+                await self.on_response(msg)
+            elif event == PHX_JOIN:
+                await self.on_join(msg)
+            elif not self.joined:
+                await self.send(reply(msg, "error", {"reason": "unmatched topic"}))
+            elif event == PHX_LEAVE:
+                self.joined = False
+                await self.hub.leave(self, "the consumer left the channel")
+                await self.send(reply(msg))
+            else:
+                await self.send(reply(msg, "error", {"reason": f"unknown event {event!r}"}))
+        elif topic == PHOENIX_TOPIC and event == HEARTBEAT:
+            await self.send(reply(msg))
+        elif topic == PHOENIX_TOPIC:
+            await self.send(reply(msg, "error", {"reason": f"unknown event {event!r}"}))
+        else:
+            await self.send(reply(msg, "error", {"reason": "unmatched topic"}))
+
+    async def on_join(self, msg: Message) -> None:
+        self.join_ref = msg.join_ref if msg.join_ref is not None else msg.ref
+        if self.joined:
+            count = self.hub.router.count(self.service_id)
+        else:
+            self.joined = True
+            count = await self.hub.join(self)
+        response = {
+            "service": self.service.to_json(),
+            "token": self.token.to_json(with_value=False),
+            "num_consumers": count,
+        }
+        await self.send(reply(msg, "ok", response))
+        self.hub.consumers_changed(self.service_id)
+
+    async def on_response(self, msg: Message) -> None:
+        ref, payload = msg.ref, msg.payload
+        if ref is None:
+            reason = "a response needs ref = the request's response_ref"
+            await self.send(reply(msg, "error", {"reason": reason}))
+            return
+        status = payload.get("status_code") if isinstance(payload, dict) else None
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if (
+            not isinstance(status, int)
+            or isinstance(status, bool)
+            or not 200 <= status <= 599
+            or not (message is None or isinstance(message, str))
+        ):
+            reason = "response payload must be {status_code: int 200..599, message: str|null, fields: {...}}"
+            self.hub.answer(self, ref, Answer(502, f"the consumer sent a malformed response: {reason}", {}))
+            await self.send(reply(msg, "error", {"reason": reason}))
+            return
+        fields = payload.get("fields")
+        self.hub.answer(self, ref, Answer(status, message, {} if fields is None else fields))
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        await self._send({"type": "websocket.send", "text": self.serializer.encode(message)})
+
+    async def send_request(self, ref: str, action: str, fields: Any) -> None:
+        """Push a producer's request on ``service`` (the router's send function)."""
+        payload = {"action": action, "fields": fields, "response_ref": ref}
+        frame = self.serializer.encode(Message(SERVICE_TOPIC, "request", payload, None, self.join_ref))
+        await self._send({"type": "websocket.send", "text": frame})
+
+    async def push(self, event: str, payload: dict[str, Any]) -> None:
+        """Push an event on ``service``; a socket that is gone is ignored."""
+        if self._closed or not self.joined:
+            return
+        with contextlib.suppress(Exception):
+            await self.send(Message(SERVICE_TOPIC, event, payload, None, self.join_ref))
+
+    async def push_and_close(self, event: str, payload: dict[str, Any]) -> None:
+        await self.push(event, payload)
+        await self.close(1000, event.replace("_", " "))
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket (once); its run loop then ends and cleans up."""
+        if self._closed:
+            return
+        self._closed = True
+        encoded = reason.encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
+        with contextlib.suppress(Exception):
+            await self._send({"type": "websocket.close", "code": code, "reason": encoded})
