@@ -1,0 +1,149 @@
+"""Starlette routes of the job queue: ``POST /jobs``, ``GET /jobs``, ``GET /jobs/{id}``, retry, cancel.
+
+``POST /jobs`` takes the usvc-lib job form: the action name beside the input fields,
+``{"action": "greet", "name": "World"}``. Options go in a reserved ``"_options"`` object, or in the query
+string (the body wins)::
+
+    {"action": "greet", "name": "World",
+     "_options": {"delay": 5, "run_at": "2030-01-01T00:00:00Z", "priority": 10, "queue": "mail",
+                  "idempotency_key": "order-42", "max_attempts": 5}}
+
+It answers ``202 {"job_id": ..., "status": ...}``. Errors are ``{"error_code", "error_message",
+"details"}`` with the code's HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..actions import validation_details
+from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
+from .client import MAX_KEY_LENGTH, JobQueue
+from .jobs import MAX_PAYLOAD_BYTES, Job
+from .store import StoreUnavailable
+
+OPTIONS_KEY = "_options"
+_QUERY_OPTIONS = ("delay", "run_at", "priority", "queue", "idempotency_key", "max_attempts")
+
+
+class JobOptions(BaseModel):
+    """The options of ``POST /jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay: float | None = Field(None, ge=0)
+    run_at: datetime | None = None
+    priority: int = Field(0, ge=-32768, le=32767)
+    queue: str | None = Field(None, min_length=1, max_length=128)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_KEY_LENGTH)
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    from pydantic_core import to_json
+
+    return Response(to_json(body), status_code=status, media_type="application/json")
+
+
+def _error(code: ErrorCode, message: str, details: Any = None, status: int | None = None) -> Response:
+    body = {"error_code": code.value, "error_message": message, "details": details}
+    return _json(body, code.status if status is None else status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guard(handler: Handler) -> Handler:
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ActionError as exc:
+            return _error(exc.code, exc.message, exc.details, exc.status)
+        except NotFound as exc:
+            return _error(ErrorCode.NOT_FOUND, str(exc))
+        except StoreUnavailable as exc:
+            return _error(ErrorCode.UNAVAILABLE, f"job store unavailable: {exc}")
+        except PlugworkError as exc:
+            return _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    return guarded
+
+
+def _job_body(job: Job) -> dict[str, Any]:
+    return job.to_dict()
+
+
+def job_routes(queue: JobQueue, *, max_body_bytes: int = MAX_PAYLOAD_BYTES) -> list[Route]:
+    """The job routes over ``queue``, to mount in the app's Starlette router."""
+
+    async def create(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            return _error(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return _error(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
+        try:
+            data = from_json(body)
+        except ValueError as exc:
+            return _error(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
+        if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+            return _error(ErrorCode.BAD_REQUEST, 'The job must be a JSON object with an "action" string')
+        action = data.pop("action")
+        raw_options = {k: v for k, v in request.query_params.items() if k in _QUERY_OPTIONS}
+        body_options = data.pop(OPTIONS_KEY, None)
+        if body_options is not None and not isinstance(body_options, dict):
+            return _error(ErrorCode.BAD_REQUEST, f'"{OPTIONS_KEY}" must be an object')
+        raw_options.update(body_options or {})
+        try:
+            options = JobOptions.model_validate(raw_options)
+        except ValidationError as exc:
+            details = [{**d, "field": f"{OPTIONS_KEY}.{d['field']}"} for d in validation_details(exc)]
+            return _error(ErrorCode.VALIDATION_ERROR, "Invalid job options", details)
+        job_id = await queue.enqueue(action, data, **options.model_dump())
+        status = "ready"
+        if options.idempotency_key is not None:  # may be an earlier job: report its real status
+            status = (await queue.get(job_id)).status.value
+        return _json({"job_id": job_id, "status": status}, 202)
+
+    async def listing(request: Request) -> Response:
+        params = request.query_params
+        try:
+            limit = int(params.get("limit", "100"))
+            offset = int(params.get("offset", "0"))
+        except ValueError:
+            return _error(ErrorCode.BAD_REQUEST, "limit and offset must be integers")
+        jobs = await queue.list(
+            status=params.get("status") or None,
+            action=params.get("action") or None,
+            limit=limit,
+            offset=offset,
+        )
+        return _json({"jobs": [_job_body(j) for j in jobs], "count": len(jobs)})
+
+    async def show(request: Request) -> Response:
+        return _json(_job_body(await queue.get(request.path_params["job_id"])))
+
+    async def retry(request: Request) -> Response:
+        return _json(_job_body(await queue.retry(request.path_params["job_id"])))
+
+    async def cancel(request: Request) -> Response:
+        return _json(_job_body(await queue.cancel(request.path_params["job_id"])))
+
+    return [
+        Route("/jobs", _guard(create), methods=["POST"], name="jobs_create"),
+        Route("/jobs", _guard(listing), methods=["GET"], name="jobs_list"),
+        Route("/jobs/{job_id}", _guard(show), methods=["GET"], name="jobs_show"),
+        Route("/jobs/{job_id}/retry", _guard(retry), methods=["POST"], name="jobs_retry"),
+        Route("/jobs/{job_id}/cancel", _guard(cancel), methods=["POST"], name="jobs_cancel"),
+    ]

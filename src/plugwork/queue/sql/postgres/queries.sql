@@ -1,0 +1,125 @@
+-- Named queries of the PostgreSQL job store. Times cross the wire as epoch seconds (float8).
+
+-- name: enqueue
+INSERT INTO plugwork_jobs
+    (action, payload, queue, priority, max_attempts, run_at, idempotency_key, correlation_id)
+SELECT a, p, q, pr, m, coalesce(to_timestamp(r), now()), k, c
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[], $7::text[], $8::text[])
+    AS t (a, p, q, pr, m, r, k, c)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id, idempotency_key
+
+-- name: enqueue_uniform
+-- The bulk fast path: one payload array, every other column shared, no idempotency keys.
+INSERT INTO plugwork_jobs (action, payload, queue, priority, max_attempts, run_at, correlation_id)
+SELECT $1, p, $3, $4, $5, coalesce(to_timestamp($6), now()), $7
+FROM unnest($2::text[]) AS p
+RETURNING id
+
+-- name: ids_by_key
+SELECT idempotency_key, id FROM plugwork_jobs WHERE idempotency_key = ANY($1::text[])
+
+-- name: claim
+-- $1 queues (NULL: all), $2 limit, $3 worker id, $4 lease seconds.
+WITH picked AS (
+    SELECT id FROM plugwork_jobs
+    WHERE status IN ('ready', 'failed') AND run_at <= now()
+      AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
+    ORDER BY priority DESC, run_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE plugwork_jobs AS j
+SET status = 'assigned', attempts = j.attempts + 1, worker_id = $3, started_at = now(),
+    lease_expires_at = now() + make_interval(secs => $4)
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.action, j.payload, j.attempts, j.max_attempts,
+          extract(epoch FROM greatest(j.run_at, j.created_at))::float8, j.correlation_id
+
+-- name: start
+UPDATE plugwork_jobs SET status = 'processing'
+WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND status = 'assigned'
+
+-- name: finish
+-- One statement for a whole batch of verdicts; rows no longer owned by $1 are left alone.
+UPDATE plugwork_jobs AS j
+SET status = f.status, result = f.result, error = f.error,
+    run_at = CASE WHEN f.status = 'failed' THEN coalesce(to_timestamp(f.run_at), now()) ELSE j.run_at END,
+    finished_at = CASE WHEN f.status = 'failed' THEN NULL ELSE now() END,
+    worker_id = NULL, lease_expires_at = NULL
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS f (id, status, result, error, run_at)
+WHERE j.id = f.id AND j.worker_id = $1 AND j.status IN ('assigned', 'processing')
+
+-- name: finish_completed
+-- The common case, every verdict a success: two arrays to encode instead of five.
+UPDATE plugwork_jobs AS j
+SET status = 'completed', result = f.result, error = NULL, finished_at = now(),
+    worker_id = NULL, lease_expires_at = NULL
+FROM unnest($2::bigint[], $3::text[]) AS f (id, result)
+WHERE j.id = f.id AND j.worker_id = $1 AND j.status IN ('assigned', 'processing')
+
+-- name: renew
+-- $3: the ids the worker knows (a lost claim's jobs are not renewed, so they expire and come back).
+UPDATE plugwork_jobs SET lease_expires_at = now() + make_interval(secs => $2)
+WHERE id = ANY($3::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
+RETURNING id
+
+-- name: release
+UPDATE plugwork_jobs
+SET status = 'ready', attempts = greatest(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL
+WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
+
+-- name: reclaim_expired
+-- Jobs with attempts left go back to ready; the rest end dead (their worker was lost every time).
+UPDATE plugwork_jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END,
+    error = CASE WHEN attempts >= max_attempts
+        THEN json_build_object('error_code', 'INTERNAL',
+                               'error_message', 'worker lost (lease expired) on delivery ' || attempts
+                                                || '; no attempts left',
+                               'details', NULL)::text
+        ELSE error END,
+    finished_at = CASE WHEN attempts >= max_attempts THEN now() ELSE NULL END,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE status IN ('assigned', 'processing') AND lease_expires_at < now()
+
+-- name: notify
+SELECT pg_notify('plugwork_jobs', '')
+
+-- name: notify_cancel
+-- Wakes workers' lease loops so that a running job stops now, not at the next renewal.
+SELECT pg_notify('plugwork_cancel', $1)
+
+-- name: get
+SELECT * FROM plugwork_jobs WHERE id = $1
+
+-- name: list
+SELECT * FROM plugwork_jobs
+WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR action = $2)
+ORDER BY id DESC
+LIMIT $3 OFFSET $4
+
+-- name: cancel
+UPDATE plugwork_jobs
+SET status = 'cancelled', finished_at = now(), worker_id = NULL, lease_expires_at = NULL
+WHERE id = $1 AND status NOT IN ('completed', 'dead', 'cancelled')
+
+-- name: retry
+UPDATE plugwork_jobs
+SET status = 'ready', attempts = 0, run_at = now(), finished_at = NULL, result = NULL, error = NULL,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = $1 AND status IN ('failed', 'dead', 'cancelled')
+
+-- name: purge
+DELETE FROM plugwork_jobs
+WHERE status IN ('completed', 'dead', 'cancelled') AND finished_at < to_timestamp($1)
+
+-- name: counts
+SELECT status, count(*) FROM plugwork_jobs GROUP BY status
+
+-- name: depth
+-- Each half matches a partial index's predicate, so the cost follows the backlog, not the history.
+SELECT status, count(*) FROM plugwork_jobs WHERE status IN ('ready', 'failed') GROUP BY status
+UNION ALL
+SELECT status, count(*) FROM plugwork_jobs WHERE status IN ('assigned', 'processing') GROUP BY status

@@ -1,0 +1,323 @@
+"""The SQLite :class:`~plugwork.queue.store.JobStore`: the embedded default, one file, no server.
+
+WAL mode with ``synchronous=NORMAL``: a commit survives a crash of the process (not of the machine's
+power). Several worker processes may share the file; claims are single ``UPDATE ... RETURNING``
+statements, so SQLite's write lock makes them atomic. One connection per store, its statements
+serialised by a lock so that the transactions of concurrent coroutines never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json, from_epoch, utc_from_epoch
+from .sql import migrations, queries
+from .store import StoreUnavailable, all_statuses_zero, wait_event
+
+_Q = queries("sqlite")
+ENQUEUE_CHUNK = 20_000
+"""Jobs per INSERT statement; bigger enqueues run as several statements in one transaction."""
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
+    if not url.startswith("sqlite://"):
+        raise ValueError(f"not a sqlite URL: {url!r}")
+    path = url[len("sqlite://") :]
+    path = path.split("?", 1)[0]
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///x.db is relative, sqlite:////abs/x.db absolute (SQLAlchemy's rule)
+    return path or ":memory:"
+
+
+class SQLiteJobStore:
+    """Jobs in a SQLite file (see the module docstring for the durability it gives)."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._auto_migrate = auto_migrate
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._cancel_wake = asyncio.Event()
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            await conn.execute(f"PRAGMA {pragma}")
+        self._conn = conn
+        if self._auto_migrate:
+            await self.migrate()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def ping(self) -> None:
+        async with self._session() as conn:
+            await conn.execute("SELECT 1")
+
+    @asynccontextmanager
+    async def _session(self, transaction: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        if self._conn is None:
+            await self.open()
+        conn = self._conn
+        assert conn is not None
+        async with self._lock:
+            try:
+                if transaction:
+                    await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if transaction and conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                if transaction:
+                    await conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations this database lacks; return their versions."""
+        applied: list[int] = []
+        async with self._session() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS plugwork_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await conn.execute_fetchall("SELECT version FROM plugwork_migrations")
+                done = {r[0] for r in rows}
+                for mig in migrations("sqlite"):
+                    if mig.version in done:
+                        continue
+                    for statement in _split(mig.sql):
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO plugwork_migrations VALUES (?, ?, ?)",
+                        (mig.version, mig.name, time.time()),
+                    )
+                    applied.append(mig.version)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        return applied
+
+    def _notify(self) -> None:
+        self._wake.set()
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        # Only this process's own writes wake us; other processes' jobs are found by polling.
+        await wait_event(self._wake, timeout)
+
+    async def wait_for_cancellations(self, timeout: float) -> None:
+        # Only this process's own cancellations wake us; the worker's lease renewal finds the others.
+        await wait_event(self._cancel_wake, timeout)
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[str]:
+        if connection is not None:
+            raise TypeError("the SQLite store cannot join another connection's transaction")
+        if not jobs:
+            return []
+        ids: list[str] = []
+        async with self._session(transaction=True) as conn:
+            for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                ids += await _insert(conn, jobs[start : start + ENQUEUE_CHUNK])
+        self._notify()
+        return ids
+
+    async def claim(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[ClaimedJob]:
+        now = time.time()
+        qjson = None if queues is None else json.dumps(list(queues))
+        async with self._session() as conn:
+            rows = await conn.execute_fetchall(
+                _Q["claim"], (now, worker_id, now + lease_seconds, qjson, limit)
+            )
+        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    async def start(self, worker_id: str, ids: Sequence[str]) -> None:
+        if ids:
+            async with self._session(transaction=True) as conn:
+                await conn.executemany(_Q["start"], [(worker_id, int(i)) for i in ids])
+
+    async def finish(self, worker_id: str, results: Sequence[Finish]) -> int:
+        if not results:
+            return 0
+        now = time.time()
+        params = [(worker_id, int(r.id), r.status.value, r.result, r.error, r.run_at, now) for r in results]
+        async with self._session(transaction=True) as conn:
+            before = conn.total_changes
+            await conn.executemany(_Q["finish"], params)
+            changed = conn.total_changes - before
+        if any(r.status is JobStatus.FAILED for r in results):
+            self._notify()
+        return changed
+
+    async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
+        if not ids:
+            return set()
+        params = (worker_id, time.time() + lease_seconds, json.dumps([int(i) for i in ids]))
+        async with self._session() as conn:
+            rows = await conn.execute_fetchall(_Q["renew"], params)
+        return {str(r[0]) for r in rows}
+
+    async def release(self, worker_id: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        async with self._session(transaction=True) as conn:
+            before = conn.total_changes
+            await conn.executemany(_Q["release"], [(worker_id, int(i)) for i in ids])
+            changed = conn.total_changes - before
+        self._notify()
+        return changed
+
+    async def reclaim_expired(self) -> int:
+        async with self._session() as conn:
+            cur = await conn.execute(_Q["reclaim_expired"], (time.time(),))
+            changed = cur.rowcount
+        if changed:
+            self._notify()
+        return changed
+
+    async def get(self, job_id: str) -> Job | None:
+        key = _int_id(job_id)
+        if key is None:
+            return None
+        async with self._session() as conn:
+            rows = list(await conn.execute_fetchall(_Q["get"], (key,)))
+        return _job(rows[0]) if rows else None
+
+    async def list(
+        self,
+        *,
+        status: JobStatus | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        st = None if status is None else JobStatus(status).value
+        async with self._session() as conn:
+            rows = await conn.execute_fetchall(_Q["list"], (st, action, limit, offset))
+        return [_job(r) for r in rows]
+
+    async def cancel(self, job_id: str) -> Job | None:
+        key = _int_id(job_id)
+        if key is not None:
+            async with self._session() as conn:
+                cur = await conn.execute(_Q["cancel"], (key, time.time()))
+            if cur.rowcount:
+                self._cancel_wake.set()
+        return await self.get(job_id)
+
+    async def retry(self, job_id: str) -> Job | None:
+        key = _int_id(job_id)
+        if key is not None:
+            async with self._session() as conn:
+                cur = await conn.execute(_Q["retry"], (key, time.time()))
+            if cur.rowcount:
+                self._notify()
+        return await self.get(job_id)
+
+    async def purge(self, older_than: float) -> int:
+        async with self._session() as conn:
+            cur = await conn.execute(_Q["purge"], (older_than,))
+            return cur.rowcount
+
+    async def depth(self) -> dict[JobStatus, int]:
+        out = dict.fromkeys(ACTIVE, 0)
+        async with self._session() as conn:
+            for status, n in await conn.execute_fetchall(_Q["depth"]):
+                out[JobStatus(status)] = n
+        return out
+
+    async def counts(self) -> dict[JobStatus, int]:
+        out = all_statuses_zero()
+        async with self._session() as conn:
+            for status, n in await conn.execute_fetchall(_Q["counts"]):
+                out[JobStatus(status)] = n
+        return out
+
+
+async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[str]:
+    """Insert one chunk; ids in input order (rowids grow in the order of the ordered SELECT)."""
+    rows = [
+        [
+            j.action,
+            j.payload,
+            j.queue,
+            j.priority,
+            j.max_attempts,
+            j.run_at,
+            j.idempotency_key,
+            j.correlation_id,
+        ]
+        for j in jobs
+    ]
+    inserted = await conn.execute_fetchall(_Q["enqueue"], (time.time(), json.dumps(rows)))
+    by_key = {key: str(jid) for jid, key in inserted if key is not None}
+    plain = iter(sorted(jid for jid, key in inserted if key is None))
+    missing = [j.idempotency_key for j in jobs if j.idempotency_key and j.idempotency_key not in by_key]
+    if missing:
+        found = await conn.execute_fetchall(_Q["ids_by_key"], (json.dumps(missing),))
+        by_key.update((key, str(jid)) for key, jid in found)
+    return [by_key[j.idempotency_key] if j.idempotency_key else str(next(plain)) for j in jobs]
+
+
+def _int_id(job_id: str) -> int | None:
+    try:
+        return int(job_id)
+    except (TypeError, ValueError):
+        return None
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=str(row["id"]),
+        action=row["action"],
+        payload=decode_json(row["payload"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=from_epoch(row["run_at"]),
+        created_at=utc_from_epoch(row["created_at"]),
+        started_at=from_epoch(row["started_at"]),
+        finished_at=from_epoch(row["finished_at"]),
+        result=decode_json(row["result"]),
+        error=decode_json(row["error"]),
+        idempotency_key=row["idempotency_key"],
+        correlation_id=row["correlation_id"],
+        worker_id=row["worker_id"],
+        lease_expires_at=from_epoch(row["lease_expires_at"]),
+    )
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a migration script (our migrations keep ';' out of strings and comments)."""
+    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]

@@ -1,0 +1,174 @@
+"""PostgreSQL only: transactional enqueue, LISTEN/NOTIFY, dropped connections, a SIGKILLed worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import BaseModel
+from queue_helpers import eventually, make_action, make_dispatcher, running
+
+from plugwork.queue.client import JobQueue
+from plugwork.queue.jobs import JobStatus
+from plugwork.queue.postgres import PostgresJobStore
+from plugwork.queue.store import JobStore
+from plugwork.queue.worker import Worker
+
+HERE = Path(__file__).parent
+
+
+class Item(BaseModel):
+    n: int
+
+
+async def work(data: Item) -> int:
+    await asyncio.sleep(0.01)
+    return data.n
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[PostgresJobStore]:
+    store = PostgresJobStore(postgres_url)
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def _count(store: JobStore, status: JobStatus) -> int:
+    return (await store.counts())[status]
+
+
+async def test_enqueue_joins_the_callers_transaction(pg: PostgresJobStore, postgres_url: str) -> None:
+    queue = JobQueue(pg, {"work": make_action("work", work, Item)})
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                rolled_back = await queue.enqueue("work", {"n": 1}, connection=conn)
+                raise RuntimeError("the caller's transaction fails")
+        async with conn.transaction():
+            committed = await queue.enqueue("work", {"n": 2}, connection=conn)
+            ids = await queue.enqueue_many("work", [{"n": 3}, {"n": 4}], connection=conn)
+            assert await pg.get(committed) is None  # not visible before the commit
+    finally:
+        await conn.close()
+    assert await pg.get(rolled_back) is None
+    assert [(await queue.get(i)).payload["n"] for i in [committed, *ids]] == [2, 3, 4]
+
+
+async def test_notify_wakes_a_waiting_worker_before_the_poll_interval(pg: PostgresJobStore) -> None:
+    await pg.wait_for_jobs(0.01)  # starts the listener in the background
+    await eventually(lambda: _listening(pg))
+    await pg.wait_for_jobs(0.01)  # consumes the wake-up the listener start gives
+    loop = asyncio.get_running_loop()
+    waiter = asyncio.create_task(pg.wait_for_jobs(30))
+    await asyncio.sleep(0.05)
+    started = loop.time()
+    await JobQueue(pg, {"work": make_action("work", work, Item)}).enqueue("work", {"n": 1})
+    await asyncio.wait_for(waiter, 10)
+    assert loop.time() - started < 30  # woken by NOTIFY, not by the 30 s timeout
+
+
+async def _listening(store: PostgresJobStore) -> bool:
+    return store.listening
+
+
+async def test_worker_survives_dropped_connections(postgres_url: str) -> None:
+    app_name = f"pwtest_{secrets.token_hex(4)}"
+    store = PostgresJobStore(f"{postgres_url}&application_name={app_name}")
+    await store.open()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        queue = JobQueue(store, {"work": make_action("work", work, Item)})
+        total = 3000
+        await queue.enqueue_many("work", [{"n": i} for i in range(total)])
+        worker = Worker(
+            store,
+            make_dispatcher(make_action("work", work, Item)),
+            concurrency=20,
+            batch_size=50,
+            poll_interval=0.05,
+            lease_seconds=5,
+        )
+        async with running(worker):
+            for round_ in range(1, 4):
+                await eventually(lambda r=round_: _at_least(store, 300 * r), timeout=30)
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = $1",
+                    app_name,
+                )
+                assert killed >= 1
+                done = (
+                    await admin.fetchrow(
+                        "SELECT count(*) FILTER (WHERE status = 'completed') AS n FROM plugwork_jobs"
+                    )
+                )["n"]
+                assert done < total, "every job finished before the connections were dropped"
+            await eventually(lambda: _all_completed(store, total), timeout=60)
+        assert worker.last_error is not None  # it did see the dropped connections
+        counts = await store.counts()
+        assert counts[JobStatus.COMPLETED] == total and counts[JobStatus.DEAD] == 0
+    finally:
+        await admin.close()
+        await store.close()
+
+
+async def _all_completed(store: JobStore, n: int) -> bool:
+    try:
+        return await _count(store, JobStatus.COMPLETED) == n
+    except Exception:
+        return False
+
+
+async def test_sigkilled_worker_process_loses_nothing(pg: PostgresJobStore, postgres_url: str) -> None:
+    total = 3000
+    queue = JobQueue(pg, {"work": make_action("work", work, Item)})
+    await queue.enqueue_many("work", [{"n": i} for i in range(total)])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "queue_worker_process.py"), postgres_url, "victim"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        await eventually(lambda: _at_least(pg, 300), timeout=60)
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    in_flight = [j for j in await pg.list(limit=total) if j.worker_id == "victim"]
+    done_before = await _count(pg, JobStatus.COMPLETED)
+    assert in_flight, "the worker was killed with no job in flight: the test proves nothing"
+    assert done_before < total
+    survivor = Worker(
+        pg,
+        make_dispatcher(make_action("work", work, Item)),
+        concurrency=20,
+        batch_size=200,
+        poll_interval=0.05,
+        reclaim_interval=0.1,
+    )
+    async with running(survivor):
+        await eventually(lambda: _all_completed(pg, total), timeout=60)
+    jobs = await pg.list(limit=total)
+    assert len(jobs) == total and all(j.status is JobStatus.COMPLETED for j in jobs)
+    assert sorted(j.result for j in jobs) == list(range(total))
+    redelivered = {j.id for j in jobs if j.attempts == 2}
+    assert {j.id for j in in_flight} <= redelivered
+
+
+async def _at_least(store: JobStore, n: int) -> bool:
+    try:
+        return await _count(store, JobStatus.COMPLETED) >= n
+    except Exception:  # the store's own connections were just dropped
+        return False
