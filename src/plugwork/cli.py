@@ -186,15 +186,13 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
     sys.exit(1)
 
 
-def _mount_optional_groups() -> None:
-    try:
-        from .plugboard.hub.cli import hub
-        from .queue.cli import db, jobs
-    except ImportError:  # TODO(lead): remove once helpers land
-        return
-    main.add_command(jobs)
-    main.add_command(db)
-    main.add_command(hub)
+def _mount_groups() -> None:
+    # The queue's and the hub's commands live beside their code; the CLI only mounts them.
+    from .plugboard.hub.cli import hub
+    from .queue.cli import db, jobs
+
+    for group in (jobs, db, hub):
+        main.add_command(group)
 
 
-_mount_optional_groups()
+_mount_groups()
