@@ -197,3 +197,17 @@ def test_loggers_work_before_configuration(capsys: pytest.CaptureFixture[str]) -
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging(level="LOUD")
+
+
+def test_uvicorn_color_message_extra_is_dropped() -> None:
+    import io
+    import json
+    import logging
+
+    from plugwork.observability.logging import configure_logging
+
+    out = io.StringIO()
+    configure_logging(json=True, stream=out)
+    logging.getLogger("uvicorn.error").info("Started %s", "x", extra={"color_message": "Started \x1b[36m%s"})
+    line = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert line["event"] == "Started x" and "color_message" not in line

@@ -192,6 +192,8 @@ def _drop_formatter_attributes(_logger: WrappedLogger, _method: str, event_dict:
     # before ours runs; ExtraAdder would take them for extras. ``extra=`` can never set these two names.
     event_dict.pop("message", None)
     event_dict.pop("asctime", None)
+    # uvicorn passes a terminal-coloured copy of each message as an extra; it is noise in every line.
+    event_dict.pop("color_message", None)
     return event_dict
 
 
