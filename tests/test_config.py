@@ -47,7 +47,7 @@ def test_defaults() -> None:
     assert s.worker is True
     assert (s.max_concurrent_jobs, s.job_timeout_seconds) == (10, 300.0)
     assert (s.shutdown_timeout_seconds, s.polling_interval_seconds) == (60.0, 1.0)
-    assert s.queues == ["default"]
+    assert s.queues is None  # every queue the app's actions declare
     assert (s.plugboard_url, s.plugboard_token) == (None, None)
     assert (s.plugboard_protocol, s.plugboard_max_in_flight) == ("1.0.0", 64)
     assert s.otel_traces_endpoint == ""

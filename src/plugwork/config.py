@@ -117,7 +117,10 @@ class Settings(BaseSettings):
         1.0, gt=0, validation_alias=_names("polling_interval_seconds", "POLLING_INTERVAL_SECONDS")
     )
     # NoDecode: the validator below takes both JSON and "a,b,c" from the environment.
-    queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"], min_length=1)
+    # None: every queue the app's actions declare (and "default").
+    queues: Annotated[list[str] | None, NoDecode] = Field(None, min_length=1)
+    queue_retention_seconds: float | None = Field(None, gt=0)
+    queue_auto_migrate: bool = True
 
     # Plugboard
     plugboard_url: str | None = Field(None, validation_alias=_names("plugboard_url", "WEBSOCKET_URL"))
@@ -178,8 +181,8 @@ class Settings(BaseSettings):
 
     @field_validator("queues")
     @classmethod
-    def _no_blank_queue(cls, value: list[str]) -> list[str]:
-        if any(not name.strip() for name in value):
+    def _no_blank_queue(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not name.strip() for name in value):
             raise ValueError("queue names must not be blank")
         return value
 

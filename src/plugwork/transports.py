@@ -67,13 +67,8 @@ def queue_starter(app: App) -> Starter:
         from .queue.metrics import QueueMetrics
         from .queue.worker import Worker
 
-        store = store_from_url(settings.queue_url)
+        store = store_from_url(settings.queue_url, auto_migrate=settings.queue_auto_migrate)
         await store.open()
-        try:
-            await store.migrate()
-        except BaseException:
-            await store.close()
-            raise
         metrics = QueueMetrics(app.metrics_registry, store, list(app.actions))
         app.queue = JobQueue(store, app.actions)
         app.health.register("job_queue", metrics.health_check)
@@ -86,7 +81,8 @@ def queue_starter(app: App) -> Starter:
             concurrency=settings.max_concurrent_jobs,
             job_timeout=settings.job_timeout_seconds,
             shutdown_timeout=settings.shutdown_timeout_seconds,
-            queues=settings.queues,
+            queues=settings.queues or sorted({spec.queue for spec in app.actions.values()} | {"default"}),
+            retention=settings.queue_retention_seconds,
             poll_interval=settings.polling_interval_seconds,
             metrics=metrics,
         )

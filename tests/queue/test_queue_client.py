@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
-from queue_helpers import make_action, make_dispatcher, running
+from queue_helpers import Name, make_action, make_dispatcher, running
 
 from plugwork.context import Context, current_context
 from plugwork.errors import ActionError, ErrorCode, InvalidInput, NotFound, Unavailable, UnknownAction
@@ -168,3 +168,22 @@ async def test_health_check(tmp_path: Any) -> None:
     down = store_from_url("postgresql://nobody@127.0.0.1:1/none")
     status, details = await queue_health(down, timeout=5)
     assert status == "RED" and details["error"]
+
+
+async def test_max_attempts_zero_is_refused_not_defaulted() -> None:
+    from plugwork.errors import InvalidInput
+    from plugwork.queue.client import JobQueue
+    from plugwork.queue.store import store_from_url
+
+    store = store_from_url("memory://")
+    await store.open()
+    spec = make_action("noop", _noop)
+    try:
+        with pytest.raises(InvalidInput, match="max_attempts"):
+            await JobQueue(store, {"noop": spec}).enqueue("noop", {}, max_attempts=0)
+    finally:
+        await store.close()
+
+
+async def _noop(data: Name) -> None:
+    return None

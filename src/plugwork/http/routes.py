@@ -26,7 +26,7 @@ def build_routes(app: App) -> Starlette:
     if app.queue is not None:
         from ..queue.http import job_routes
 
-        routes += job_routes(app.queue)
+        routes += job_routes(app.queue, max_body_bytes=settings.max_body_bytes)
     if settings.dev_mode:
         from .dev import dev_routes
 

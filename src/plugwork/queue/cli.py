@@ -16,6 +16,7 @@ from typing import IO, Any, TypeVar
 import click
 from pydantic_core import from_json, to_json
 
+from ..config import load_settings
 from ..errors import InvalidInput, PlugworkError
 from .client import JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job, JobStatus
@@ -30,7 +31,8 @@ queue_url_option = click.option(
     "--queue-url",
     envvar="PLUGWORK_QUEUE_URL",
     default=None,
-    help=f"Job store URL [env PLUGWORK_QUEUE_URL; default {DEFAULT_QUEUE_URL}].",
+    help="Job store URL [env PLUGWORK_QUEUE_URL; else the settings' queue_url from .env or the"
+    f" PLUGWORK_CONFIG YAML file; else {DEFAULT_QUEUE_URL}].",
 )
 
 
@@ -44,7 +46,7 @@ def parse_duration(text: str) -> float:
 
 def _run(url: str | None, work: Callable[[JobQueue], Awaitable[T]], actions: Any = None) -> T:
     async def main() -> T:
-        store: JobStore = store_from_url(url or DEFAULT_QUEUE_URL)
+        store: JobStore = store_from_url(url or load_settings().queue_url)
         await store.open()
         try:
             return await work(JobQueue(store, actions or {}))
@@ -228,7 +230,7 @@ def db() -> None:
 def migrate(queue_url: str | None) -> None:
     """Apply the job store's pending schema migrations."""
     try:
-        applied = asyncio.run(migrate_store(queue_url or DEFAULT_QUEUE_URL))
+        applied = asyncio.run(migrate_store(queue_url or load_settings().queue_url))
     except PlugworkError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     click.echo(f"applied migrations: {', '.join(map(str, applied))}" if applied else "schema is up to date")

@@ -118,7 +118,9 @@ class JobQueue:
             raise UnknownAction(f"Unknown action: {action}")
         text = self._validated_json(spec, {} if payload is None else payload, index)
         when = _when(delay, run_at)
-        attempts = max_attempts or spec.max_attempts or self.default_max_attempts
+        attempts = (
+            max_attempts if max_attempts is not None else spec.max_attempts or self.default_max_attempts
+        )
         if attempts < 1:
             raise InvalidInput("max_attempts must be at least 1", details=[_field("max_attempts", index)])
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
