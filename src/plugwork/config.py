@@ -429,7 +429,7 @@ def load_settings(
             _Source(dotenv, f"{{}} in {env_file}"),
             _Source(yaml_values, f"{{}} in {config_file}", by_field_name=True),
         ]
-        raise _config_error(exc, origin=lambda field: _origin(field, sources)) from None
+        raise config_error(exc, origin=lambda field: _origin(field, sources)) from None
     except SettingsError as exc:
         # A structured value (the services map) that is not valid JSON in the environment or .env.
         field = _SETTINGS_ERROR_FIELD.search(str(exc))
@@ -475,7 +475,7 @@ def _read_dotenv(env_file: str | Path | None) -> dict[str, str]:
     return {key: value for key, value in dotenv_values(env_file).items() if value is not None}
 
 
-def _config_error(
+def config_error(
     exc: ValidationError, prefix: str = "", origin: Callable[[str], str | None] | None = None
 ) -> ConfigError:
     """One ConfigError for a ValidationError: the first problem's key, every problem in the message."""
@@ -514,4 +514,4 @@ def service_config(
     try:
         return section, model.model_validate(extra)
     except ValidationError as exc:
-        raise _config_error(exc, prefix=f"services.{name}.") from None
+        raise config_error(exc, prefix=f"services.{name}.") from None

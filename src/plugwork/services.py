@@ -24,7 +24,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, DependencyError, ServiceError
+from .config import config_error
+from .errors import DependencyError, ServiceError
 from .observability.health import CheckValue, HealthRegistry, HealthStatus
 
 T = TypeVar("T")
@@ -122,9 +123,7 @@ class Service:
             config = raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
         except ValidationError as exc:
             # Refused before anything is applied: the service keeps its state and its current config.
-            err = exc.errors()[0]
-            key = ".".join(["services", self.name, *(str(p) for p in err["loc"])])
-            raise ConfigError(err["msg"], key=key) from None
+            raise config_error(exc, prefix=f"services.{self.name}.") from None
         try:
             self.configure(config)
         except Exception as exc:
