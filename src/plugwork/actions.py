@@ -28,11 +28,13 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from .context import Context
 from .dispatch import CallNext, Invocation, Middleware, Outcome
 from .errors import ActionError, DefinitionError, DependencyError, ErrorCode
+from .observability.logging import get_logger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ACTION_ATTR = "__plugwork_action__"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+_log = get_logger("plugwork.action")
 
 
 class ActionResponse(BaseModel):
@@ -333,7 +335,6 @@ def bind(spec: Action, resolve: Callable[[Any], Any]) -> CallNext:
     input_param = spec.input_param
     positional = next(iter(inspect.signature(handler).parameters)) == input_param
     is_async = spec.is_async
-    logger_name = "plugwork.action"
 
     async def run(invocation: Invocation) -> Outcome:
         payload = invocation.payload
@@ -354,16 +355,13 @@ def bind(spec: Action, resolve: Callable[[Any], Any]) -> CallNext:
                 call = (
                     functools.partial(handler, data, **kwargs)
                     if positional
-                    else (functools.partial(handler, **kwargs))
+                    else functools.partial(handler, **kwargs)
                 )
                 result = await asyncio.to_thread(call)
         except ActionError as exc:
             return Outcome.from_exception(exc)
-        except ValidationError as exc:  # a handler building an invalid model is a bug, not bad input
-            _log_internal(logger_name, spec.name, exc)
-            return Outcome.failure(ErrorCode.INTERNAL, "Internal server error")
-        except Exception as exc:
-            _log_internal(logger_name, spec.name, exc)
+        except Exception as exc:  # a ValidationError here is a handler building an invalid model: a bug
+            _log_internal(spec.name, exc)
             return Outcome.failure(ErrorCode.INTERNAL, "Internal server error")
         if isinstance(result, ActionResponse):
             return _from_response(result)
@@ -409,9 +407,5 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _log_internal(logger_name: str, action_name: str, exc: BaseException) -> None:
-    from .observability.logging import get_logger
-
-    get_logger(logger_name).error(
-        "action failed", action=action_name, error=f"{type(exc).__name__}: {exc}", exc_info=exc
-    )
+def _log_internal(action_name: str, exc: BaseException) -> None:
+    _log.error("action failed", action=action_name, error=f"{type(exc).__name__}: {exc}", exc_info=exc)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
+from pydantic_core import to_json, to_jsonable_python
 
 from .context import Context, current_context
 from .errors import ActionError, ErrorCode
@@ -70,6 +70,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """True on success."""
         return self.error is None
 
     @property
@@ -79,17 +80,20 @@ class Outcome:
 
     @classmethod
     def success(cls, output: Any, *, status: int = 200, message: str | None = None) -> Outcome:
+        """A successful outcome carrying ``output``."""
         return cls(output=output, status=status, message=message)
 
     @classmethod
     def failure(
         cls, code: ErrorCode, message: str, *, details: Any = None, status: int | None = None
     ) -> Outcome:
+        """An error outcome; ``status`` defaults to the code's own."""
         st = code.status if status is None else status
         return cls(error=ErrorInfo(code, message, details, st), status=st)
 
     @classmethod
     def from_exception(cls, exc: ActionError) -> Outcome:
+        """The error outcome an :class:`ActionError` stands for."""
         return cls.failure(exc.code, exc.message, details=exc.details, status=exc.status)
 
     def output_json(self) -> bytes:
@@ -98,8 +102,6 @@ class Outcome:
 
     def jsonable_output(self) -> Any:
         """The output as plain JSON-compatible Python values."""
-        from pydantic_core import to_jsonable_python
-
         return to_jsonable_python(self.output)
 
 
@@ -147,6 +149,7 @@ class Dispatcher:
 
     @property
     def actions(self) -> Mapping[str, Action]:
+        """The actions this dispatcher serves, by name."""
         return self._actions
 
     async def dispatch(self, invocation: Invocation) -> Outcome:

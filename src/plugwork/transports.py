@@ -43,6 +43,7 @@ class Background:
             log.error("background component crashed", component=self.name, error=repr(task.exception()))
 
     async def stop(self) -> None:
+        """Stop gracefully, cancel the task if it outlives that by 5 s, then close what it used."""
         try:
             await self._stop()
             if self.task is not None and not self.task.done():

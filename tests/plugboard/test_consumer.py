@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,6 +74,17 @@ async def test_v1_connect_params_carry_token_and_actions_and_no_vsn(hub, app):
         assert conn.serializer.vsn == "1.0.0"
         join = next(m for m in conn.received if m.event == "phx_join")
         assert (join.topic, join.payload) == ("service", {})
+
+
+async def test_debug_logging_never_shows_the_token(hub, app, caplog):
+    # websockets logs the request line at DEBUG, and the token rides in its query string.
+    caplog.set_level(logging.DEBUG)
+    consumer = make(hub, app)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        assert (await hub.request("add", {"a": 1, "b": 2}))["fields"] == {"result": 3}
+    ours = [r for r in caplog.records if not r.name.startswith("websockets.server")]  # not the fake hub's
+    assert not [r for r in ours if "secret-token" in r.getMessage()]
 
 
 async def test_v2_sends_vsn_and_speaks_arrays(hub, app):
@@ -170,6 +182,16 @@ async def test_other_errors_keep_their_status_and_message(hub, app):
         await joined(hub, consumer)
         response = await hub.request("forbidden", {})
         assert response == {"status_code": 403, "message": "not for you", "fields": {"role": "guest"}}
+
+
+async def test_frame_limit_counts_utf8_bytes_not_characters(hub, app):
+    # 3,000 characters fit a 4,000-byte limit, but as UTF-8 "é" they take some 6,000 bytes on the wire.
+    consumer = make(hub, app, max_frame_bytes=4000)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        response = await hub.request("echo", {"text": "é" * 300, "times": 10})
+        assert response["status_code"] == 500
+        assert response["message"].startswith("Response too large")
 
 
 async def test_malformed_frames_are_skipped(hub, app):

@@ -79,6 +79,9 @@ async def test_enqueue_options_and_defaults(queue: JobQueue) -> None:
     with pytest.raises(ActionError) as big:
         await JobQueue(queue.store, ACTIONS, max_payload_bytes=10).enqueue("place", {"item": "a" * 20})
     assert big.value.code is ErrorCode.PAYLOAD_TOO_LARGE
+    with pytest.raises(ActionError) as raw:  # refused for its size before it is parsed
+        await JobQueue(queue.store, ACTIONS, max_payload_bytes=10).enqueue("place", "not json" * 5)
+    assert raw.value.code is ErrorCode.PAYLOAD_TOO_LARGE
 
 
 async def test_manage_jobs(queue: JobQueue) -> None:

@@ -39,6 +39,7 @@ class HttpTransport:
 
     @property
     def routes(self) -> Any:
+        """The Starlette app for every other route, built on first use (after the app has started)."""
         if self._routes is None:
             from .routes import build_routes
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..dispatch import Invocation
 from ..errors import ActionError, ErrorCode
-from .responses import JSONResponse, error_response
+from .responses import JSONResponse, error_body, error_response
 
 if TYPE_CHECKING:
     from ..app import App
@@ -24,6 +24,8 @@ DEV_JOB_TIMEOUT = 300.0
 
 
 def dev_routes(app: App) -> list[BaseRoute]:
+    """``POST /dev/job`` (see the module docstring)."""
+
     async def dev_job(request: Request) -> Response:
         started = time.perf_counter()
         try:
@@ -42,18 +44,14 @@ def dev_routes(app: App) -> list[BaseRoute]:
         try:
             job_id = await app.queue.enqueue(action, body, max_attempts=1)
         except ActionError as exc:
-            return _result(None, None, _error(exc.code.value, exc.message, exc.details), started)
+            return _result(None, None, error_body(exc.code, exc.message, exc.details), started)
         job = await app.queue.wait(job_id, timeout=DEV_JOB_TIMEOUT)
         if job.status == "completed":
             return _result(job_id, job.result, None, started)
-        error = job.error or _error(ErrorCode.INTERNAL.value, f"job ended {job.status}")
+        error = job.error or error_body(ErrorCode.INTERNAL, f"job ended {job.status}")
         return _result(job_id, None, error, started)
 
     return [Route("/dev/job", dev_job, methods=["POST"])]
-
-
-def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error_code": code, "error_message": message, "details": details}
 
 
 def _result(job_id: str | None, results: Any, error: dict[str, Any] | None, started: float) -> Response:

@@ -27,6 +27,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def management_routes(app: App) -> list[BaseRoute]:
+    """The management routes, each checking the bearer token in constant time."""
     secret = app.settings.management_token
     expected = ("Bearer " + secret.get_secret_value()).encode() if secret is not None else None
 

@@ -21,7 +21,8 @@ class JSONResponse(Response):
 
 
 def error_body(code: ErrorCode, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error_code": code.value, "error_message": message, "details": details}
+    """The one error shape, ``{"error_code", "error_message", "details"}``, as a dict."""
+    return ErrorInfo(code, message, details).to_dict()
 
 
 def error_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -39,21 +40,26 @@ def build_routes(app: App) -> Starlette:
 
 
 def catalog_routes(app: App) -> list[BaseRoute]:
-    spec_cache: dict[str, bytes] = {}
+    """``GET /actions``, ``GET /actions/{name}``, ``/openapi.json`` and ``/docs``."""
+    # Actions are fixed once the app has started, and JSON Schema generation is costly: render each once.
+    rendered: dict[str, bytes] = {}
+
+    def cached(key: str, build: Callable[[], Any]) -> Response:
+        if key not in rendered:
+            rendered[key] = bytes(JSONResponse(build()).body)
+        return Response(rendered[key], media_type="application/json")
 
     async def catalog(request: Request) -> Response:
-        return JSONResponse(app.catalog())
+        return cached("/actions", app.catalog)
 
     async def describe(request: Request) -> Response:
         spec = app.actions.get(request.path_params["name"])
         if spec is None:
             return error_response(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {request.path_params['name']}")
-        return JSONResponse(spec.describe())
+        return cached(f"/actions/{spec.name}", spec.describe)
 
     async def openapi(request: Request) -> Response:
-        if "spec" not in spec_cache:
-            spec_cache["spec"] = bytes(JSONResponse(openapi_spec(app)).body)
-        return Response(spec_cache["spec"], media_type="application/json")
+        return cached("/openapi.json", lambda: openapi_spec(app))
 
     async def docs(request: Request) -> Response:
         return HTMLResponse(swagger_html(f"{app.name} — API docs", "/openapi.json"))
@@ -67,6 +73,8 @@ def catalog_routes(app: App) -> list[BaseRoute]:
 
 
 def health_routes(app: App) -> list[BaseRoute]:
+    """``/health``, ``/health/live``, ``/health/ready`` and ``/metrics``."""
+
     async def health(request: Request) -> Response:
         report = await app.health.report()
         app.metrics.health_status = int(report.status)

@@ -16,6 +16,8 @@ from ..errors import ErrorCode
 
 
 class CircuitState(StrEnum):
+    """The breaker's three states (see the module docstring for the transitions)."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
@@ -39,14 +41,17 @@ class CircuitBreaker:
 
     @property
     def state(self) -> CircuitState:
+        """The current state; an open breaker turns half-open once ``recovery_timeout`` has passed."""
         if self._state is CircuitState.OPEN and time.monotonic() - self._opened_at >= self.recovery_timeout:
             self._state, self._successes = CircuitState.HALF_OPEN, 0
         return self._state
 
     def can_execute(self) -> bool:
+        """Whether a call may go through now (the breaker is not open)."""
         return self.state is not CircuitState.OPEN
 
     def record_success(self) -> None:
+        """Count a success: closes a half-open breaker after ``success_threshold`` of them."""
         if self.state is CircuitState.HALF_OPEN:
             self._successes += 1
             if self._successes >= self.success_threshold:
@@ -55,6 +60,7 @@ class CircuitBreaker:
             self._failures = 0
 
     def record_failure(self) -> None:
+        """Count a failure: opens the breaker at ``failure_threshold``, or at once when half-open."""
         if self.state is CircuitState.HALF_OPEN:
             self._open()
             return
@@ -66,6 +72,7 @@ class CircuitBreaker:
         self._state, self._opened_at, self._failures = CircuitState.OPEN, time.monotonic(), 0
 
     def retry_after(self) -> float:
+        """Seconds until an open breaker lets a trial call through."""
         return max(0.0, self.recovery_timeout - (time.monotonic() - self._opened_at))
 
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:

@@ -20,6 +20,7 @@ class TokenBucket:
         self._stamp = time.monotonic()
 
     def try_acquire(self, tokens: float = 1.0) -> bool:
+        """Take ``tokens`` if the bucket holds them (refilled for the time passed); never waits."""
         now = time.monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now

@@ -17,7 +17,8 @@ from ..errors import ErrorCode
 
 def backoff_delay(attempt: int, base: float, maximum: float, multiplier: float = 2.0) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(maximum, base * multiplier**(attempt-1))]."""
-    return random.uniform(0, min(maximum, base * multiplier ** max(0, attempt - 1)))
+    # The exponent is clamped so that a long run of failures (a reconnect loop) never overflows a float.
+    return random.uniform(0, min(maximum, base * multiplier ** min(max(0, attempt - 1), 64)))
 
 
 class Retry:

@@ -25,6 +25,7 @@ class HealthStatus(IntEnum):
 
     @classmethod
     def parse(cls, value: HealthStatus | str | int | bool) -> HealthStatus:
+        """A status from a member, a name (``"green"``), a number or a bool (True is GREEN)."""
         if isinstance(value, HealthStatus):
             return value
         if isinstance(value, bool):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from ..context import Context
 from ..dispatch import Invocation
 from ..errors import ConfigError, ProtocolError
+from ..middleware.retry import backoff_delay
 from ..observability.logging import get_logger
 from .consumer_link import DeadConnection, Disconnected, Link
 from .consumer_responses import overloaded, response_payload, shutting_down, too_large
@@ -57,6 +58,17 @@ _MAX_CORRELATION_ID = 128
 
 
 _TRANSIENT = (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, Disconnected, DeadConnection)
+
+
+class _NoDebug(logging.LoggerAdapter[logging.Logger]):
+    """websockets' logger for the consumer's socket, never at DEBUG: there websockets logs the request line,
+    whose query string carries the service token (the Plugboard protocol puts it there)."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+_WS_LOG = _NoDebug(logging.getLogger("websockets.client"), {})
 
 
 class Refused(Exception):
@@ -241,6 +253,7 @@ class PlugboardConsumer:
                 max_size=self._max_frame_bytes,
                 ping_interval=None,  # liveness is the Phoenix heartbeat, as the protocol wants
                 compression=None,
+                logger=_WS_LOG,
             ) as ws:
                 await self._session(ws)
         except InvalidStatus as exc:
@@ -267,9 +280,9 @@ class PlugboardConsumer:
             log.warning("plugboard connection lost", reason=reason, url=self._base_url)
 
     def _next_delay(self) -> float:
-        cap = min(self._reconnect_max, self._reconnect_min * 2 ** min(self._failures, 32))
         self._failures += 1
-        return random.uniform(0, cap)  # full jitter: spreads a fleet's reconnects after a hub restart
+        # Full jitter: spreads a fleet's reconnects after a hub restart.
+        return backoff_delay(self._failures, self._reconnect_min, self._reconnect_max)
 
     async def _session(self, ws: ClientConnection) -> None:
         link = Link(ws, self._serializer)
@@ -466,13 +479,15 @@ class PlugboardConsumer:
     async def _respond(self, link: Link, ref: str, payload: dict[str, Any]) -> None:
         message = Message(SERVICE_TOPIC, "response", payload, ref, link.join_ref)
         frame = link.serializer.encode(message)
-        if len(frame) > self._max_frame_bytes:
-            log.error("plugboard response over the frame limit", ref=ref, size=len(frame))
+        # The limit is in bytes on the wire (UTF-8); isascii() is O(1), so only non-ASCII text pays to encode.
+        size = len(frame) if frame.isascii() else len(frame.encode())
+        if size > self._max_frame_bytes:
+            log.error("plugboard response over the frame limit", ref=ref, size=size)
             frame = link.serializer.encode(
                 Message(
                     SERVICE_TOPIC,
                     "response",
-                    too_large(len(frame), self._max_frame_bytes),
+                    too_large(size, self._max_frame_bytes),
                     ref,
                     link.join_ref,
                 )

@@ -38,6 +38,7 @@ class ServiceState:
 
     @property
     def service_name(self) -> Any:
+        """The service's name (or id) as the hub reported it, for logs."""
         service = self.service or {}
         return service.get("name") or service.get("id")
 
@@ -72,14 +73,17 @@ class ServiceState:
             self.warning = None
 
     def set_service(self, service: Any) -> None:
+        """Keep the service the hub sent (ignored unless it is an object)."""
         if isinstance(service, dict):
             self.service = service
 
     def set_num_consumers(self, value: Any) -> None:
+        """Keep the consumer count the hub sent (ignored unless it is an integer)."""
         if isinstance(value, int) and not isinstance(value, bool):
             self.num_consumers = value
 
     def token_created(self, payload: Any) -> None:
+        """A rotated token: the next connection uses it."""
         token = payload.get("token") if isinstance(payload, dict) else None
         if not isinstance(token, dict):
             return
@@ -90,6 +94,7 @@ class ServiceState:
             log.info("plugboard service token rotated", token_id=token.get("id"))
 
     def token_deleted(self, payload: Any) -> None:
+        """Forget a deleted token; the one in use is kept (with a warning) if nothing replaces it."""
         token = payload.get("token") if isinstance(payload, dict) else None
         token_id = _str_or_none(token.get("id")) if isinstance(token, dict) else None
         if token_id is None:

@@ -145,7 +145,8 @@ class JobQueue:
         try:
             if isinstance(payload, bytes | str):
                 raw = payload if isinstance(payload, str) else payload.decode("utf-8")
-                model.model_validate_json(raw)
+                if len(raw) <= self.max_payload_bytes:  # an oversized payload is refused below, unparsed
+                    model.model_validate_json(raw)
             elif isinstance(payload, BaseModel):
                 raw = payload.model_dump_json()
                 model.model_validate_json(raw)

@@ -19,13 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..actions import validation_details
 from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
+from ..http.responses import error_body
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
 from .store import StoreUnavailable
@@ -48,14 +49,11 @@ class JobOptions(BaseModel):
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    from pydantic_core import to_json
-
     return Response(to_json(body), status_code=status, media_type="application/json")
 
 
 def _error(code: ErrorCode, message: str, details: Any = None, status: int | None = None) -> Response:
-    body = {"error_code": code.value, "error_message": message, "details": details}
-    return _json(body, code.status if status is None else status)
+    return _json(error_body(code, message, details), code.status if status is None else status)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

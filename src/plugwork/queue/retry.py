@@ -36,4 +36,5 @@ class Backoff:
         return self._policy.delay(self.failures)
 
     def reset(self) -> None:
+        """Start again from the shortest wait (after a success)."""
         self.failures = 0

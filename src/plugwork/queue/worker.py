@@ -25,11 +25,11 @@ from pydantic_core import to_json
 
 from ..actions import Action
 from ..context import Context
-from ..dispatch import Dispatcher, Invocation, Outcome
+from ..dispatch import Dispatcher, ErrorInfo, Invocation, Outcome
 from ..errors import ErrorCode
+from ..observability.logging import get_logger
 from .cron import CronScheduler
 from .jobs import ClaimedJob, Finish, JobStatus
-from .logs import get_logger
 from .retry import Backoff, RetryPolicy
 from .store import JobStore
 
@@ -342,12 +342,14 @@ class Worker:
             try:
                 fin = Finish(job.id, _COMPLETED, to_json(outcome.output).decode())
             except Exception as exc:
-                fin = Finish(job.id, _DEAD, error=_error_json("INTERNAL", f"result is not JSON: {exc}"))
+                fin = Finish(
+                    job.id, _DEAD, error=_error_json(ErrorCode.INTERNAL, f"result is not JSON: {exc}")
+                )
         else:
             try:
                 error = to_json(err.to_dict()).decode()
             except Exception:
-                error = _error_json(err.code.value, err.message)
+                error = _error_json(err.code, err.message)  # details were not JSON-able
             if err.code.retryable and job.attempts < job.max_attempts:
                 delay = self.retry.delay(job.attempts)
                 fin = Finish(job.id, _FAILED, error=error, run_at=time.time() + delay)
@@ -517,5 +519,5 @@ class Worker:
             self._log.info("store reachable again", loop=where)
 
 
-def _error_json(code: str, message: str) -> str:
-    return to_json({"error_code": code, "error_message": message, "details": None}).decode()
+def _error_json(code: ErrorCode, message: str) -> str:
+    return to_json(ErrorInfo(code, message).to_dict()).decode()
