@@ -17,7 +17,7 @@ from .context import Context
 from .discovery import Source, discover
 from .dispatch import Dispatcher, Invocation, Middleware, Outcome
 from .errors import ActionError, DefinitionError
-from .middleware import RateLimit, Timeout
+from .middleware import RateLimit
 from .observability.health import HealthRegistry, HealthStatus
 from .observability.logging import get_logger
 from .observability.metrics import InvocationMetrics
@@ -196,6 +196,9 @@ class App:
             {name: self._with_builtin_middleware(spec) for name, spec in actions.items()},
             terminals,
             [self.metrics.middleware, *self._middleware],
+            timeouts={
+                name: spec.timeout or settings.action_timeout_seconds for name, spec in actions.items()
+            },
         )
         self.health.register("app", self._app_health)
         await container.start_all()
@@ -207,13 +210,9 @@ class App:
     def _with_builtin_middleware(self, spec: Action) -> Action:
         from dataclasses import replace
 
-        builtin: list[Middleware] = []
-        if spec.rate_limit:
-            builtin.append(RateLimit(spec.rate_limit))
-        timeout = spec.timeout or self.settings.action_timeout_seconds
-        if timeout:
-            builtin.append(Timeout(timeout))
-        return replace(spec, middleware=(*builtin, *spec.middleware)) if builtin else spec
+        if not spec.rate_limit:
+            return spec
+        return replace(spec, middleware=(RateLimit(spec.rate_limit), *spec.middleware))
 
     def _transports(self) -> list[Callable[[], Any]]:
         from .transports import plugboard_starter, queue_starter

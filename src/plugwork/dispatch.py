@@ -121,6 +121,22 @@ def _link(mw: Middleware, call_next: CallNext) -> CallNext:
     return call
 
 
+def _bounded(terminal: CallNext) -> CallNext:
+    """Enforce the invocation's deadline around the handler, so that every middleware sees the TIMEOUT."""
+
+    async def run(invocation: Invocation) -> Outcome:
+        deadline = invocation.context.deadline
+        if deadline is None:
+            return await terminal(invocation)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await terminal(invocation)
+        except TimeoutError:
+            return Outcome.failure(ErrorCode.TIMEOUT, f"Action {invocation.action} timed out")
+
+    return run
+
+
 async def _unknown(invocation: Invocation) -> Outcome:
     return Outcome.failure(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {invocation.action}")
 
@@ -128,10 +144,17 @@ async def _unknown(invocation: Invocation) -> Outcome:
 class Dispatcher:
     """Resolves an invocation's action and runs it through its pre-built middleware chain."""
 
-    def __init__(self, actions: Mapping[str, Action], pipelines: Mapping[str, CallNext], unknown: CallNext):
+    def __init__(
+        self,
+        actions: Mapping[str, Action],
+        pipelines: Mapping[str, CallNext],
+        unknown: CallNext,
+        timeouts: Mapping[str, float | None] | None = None,
+    ):
         self._actions = dict(actions)
         self._pipelines = dict(pipelines)
         self._unknown = unknown
+        self._timeouts = {name: t for name, t in (timeouts or {}).items() if t}
 
     @classmethod
     def build(
@@ -139,13 +162,19 @@ class Dispatcher:
         actions: Mapping[str, Action],
         terminals: Mapping[str, CallNext],
         app_middleware: Sequence[Middleware] = (),
+        timeouts: Mapping[str, float | None] | None = None,
     ) -> Dispatcher:
-        """Compose each action's chain: app middleware, then the action's own, then its terminal."""
+        """Compose each action's chain: app middleware, then the action's own, then its terminal.
+
+        ``timeouts`` (seconds, by action; default each action's own ``timeout``) bound every invocation.
+        """
         pipelines = {
-            name: compose([*app_middleware, *spec.middleware], terminals[name])
+            name: compose([*app_middleware, *spec.middleware], _bounded(terminals[name]))
             for name, spec in actions.items()
         }
-        return cls(actions, pipelines, compose(list(app_middleware), _unknown))
+        if timeouts is None:
+            timeouts = {name: spec.timeout for name, spec in actions.items()}
+        return cls(actions, pipelines, compose(list(app_middleware), _unknown), timeouts)
 
     @property
     def actions(self) -> Mapping[str, Action]:
@@ -159,14 +188,17 @@ class Dispatcher:
         pipeline = self._pipelines.get(name, self._unknown)
         ctx = invocation.context
         ctx.action = name
+        # One deadline per invocation: the action's own timeout and the caller's deadline (a job's, a
+        # Plugboard request's) fold into the earlier of the two; the step around the handler enforces it,
+        # and middleware (Retry) and handlers can read it from the context.
+        timeout = self._timeouts.get(name)
+        if timeout is not None:
+            own = asyncio.get_running_loop().time() + timeout
+            if ctx.deadline is None or own < ctx.deadline:
+                ctx.deadline = own
         token = current_context.set(ctx)
         try:
-            if ctx.deadline is None:
-                return await pipeline(invocation)
-            async with asyncio.timeout_at(ctx.deadline):
-                return await pipeline(invocation)
-        except TimeoutError:
-            return Outcome.failure(ErrorCode.TIMEOUT, f"Action {name} timed out")
+            return await pipeline(invocation)
         except ActionError as exc:
             return Outcome.from_exception(exc)
         except Exception as exc:  # a middleware bug must not reach a transport either
