@@ -418,3 +418,14 @@ async def test_action_error_subclass_from_handler_keeps_its_code() -> None:
     assert info.value.code is ErrorCode.CONFLICT
     assert info.value.status == 409
     assert info.value.details == {"why": "x"}
+
+
+def test_error_codes_for_response_statuses() -> None:
+    from plugwork import ErrorCode
+
+    assert ErrorCode.for_status(404) is ErrorCode.NOT_FOUND
+    assert ErrorCode.for_status(503) is ErrorCode.UNAVAILABLE
+    assert ErrorCode.for_status(422) is ErrorCode.VALIDATION_ERROR
+    assert ErrorCode.for_status(418) is ErrorCode.BAD_REQUEST
+    assert ErrorCode.for_status(502) is ErrorCode.INTERNAL
+    assert all(ErrorCode.for_status(code.status).status == code.status for code in ErrorCode)

@@ -20,7 +20,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -284,11 +284,6 @@ def as_action(obj: Any) -> Action | None:
     return None
 
 
-def with_options(spec: Action, **options: Any) -> Action:
-    """A copy of ``spec`` with some options changed (used by configuration overrides)."""
-    return replace(spec, **_spec_options(**options))
-
-
 def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn)
@@ -370,25 +365,9 @@ def bind(spec: Action, resolve: Callable[[Any], Any]) -> CallNext:
     return run
 
 
-_STATUS_CODES = {
-    400: ErrorCode.BAD_REQUEST,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    409: ErrorCode.CONFLICT,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    422: ErrorCode.VALIDATION_ERROR,
-    429: ErrorCode.RATE_LIMITED,
-    503: ErrorCode.UNAVAILABLE,
-    504: ErrorCode.TIMEOUT,
-}
-
-
 def _from_response(resp: ActionResponse) -> Outcome:
     if resp.status_code >= 400:
-        code = _STATUS_CODES.get(resp.status_code, ErrorCode.BAD_REQUEST)
-        if resp.status_code >= 500 and resp.status_code not in _STATUS_CODES:
-            code = ErrorCode.INTERNAL
+        code = ErrorCode.for_status(resp.status_code)
         return Outcome.failure(
             code, resp.message or code.value, details=resp.fields or None, status=resp.status_code
         )

@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
         """The HTTP-style status for this code."""
         return _STATUS[self]
 
+    @classmethod
+    def for_status(cls, status: int) -> ErrorCode:
+        """The generic code for an HTTP-style error status (404 NOT_FOUND, 503 UNAVAILABLE, ...)."""
+        return _BY_STATUS.get(status) or (cls.INTERNAL if status >= 500 else cls.BAD_REQUEST)
+
     @property
     def retryable(self) -> bool:
         """Whether running the same invocation again could succeed."""
@@ -76,6 +81,9 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.CANCELLED: 499,
     ErrorCode.INTERNAL: 500,
 }
+
+# Where two codes share a status, the later (more generic) one wins: 404 NOT_FOUND, 503 UNAVAILABLE.
+_BY_STATUS: dict[int, ErrorCode] = {status: code for code, status in _STATUS.items()}
 
 _RETRYABLE = frozenset(
     {

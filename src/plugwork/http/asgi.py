@@ -73,16 +73,19 @@ class HttpTransport:
         if too_large:
             await _reply(send, 413, _too_large(limit), correlation_id)
             return
-        body = await _read_body(receive, limit)
+        dispatcher = self.app._dispatcher
+        if dispatcher is None:
+            await _reply(send, 503, _not_ready(), correlation_id)
+            return
+        try:
+            body = await _read_body(receive, limit)
+        except _Disconnected:
+            return  # the client is gone: nothing to run, nobody to answer
         if body is None:
             await _reply(send, 413, _too_large(limit), correlation_id)
             return
-        app = self.app
-        if app._dispatcher is None:
-            await _reply(send, 503, _not_ready(), correlation_id)
-            return
         ctx = Context(correlation_id, "http", request_id=correlation_id)
-        outcome = await app._dispatcher.dispatch(Invocation(name, body or b"{}", ctx))
+        outcome = await dispatcher.dispatch(Invocation(name, body or b"{}", ctx))
         if outcome.error is None:
             await _reply(send, outcome.status, outcome.output_json(), correlation_id)
         else:
@@ -106,9 +109,15 @@ class HttpTransport:
                 return
 
 
+class _Disconnected(Exception):
+    """The client disconnected before sending its whole body."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The request body, or None when it exceeds ``limit`` bytes."""
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise _Disconnected
     body: bytes = message.get("body", b"")
     if not message.get("more_body"):
         return body if len(body) <= limit else None
@@ -116,6 +125,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     size = len(body)
     while message.get("more_body"):
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..dispatch import Invocation
 from ..errors import ActionError, ErrorCode
+from .body import read_limited
 from .responses import JSONResponse, error_body, error_response
 
 if TYPE_CHECKING:
@@ -28,8 +29,11 @@ def dev_routes(app: App) -> list[BaseRoute]:
 
     async def dev_job(request: Request) -> Response:
         started = time.perf_counter()
+        raw = await read_limited(request, app.settings.max_body_bytes)
+        if raw is None:
+            return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             return error_response(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
         if not isinstance(body, dict) or not isinstance(body.get("action"), str):

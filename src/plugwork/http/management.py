@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import ConfigError, ErrorCode, ServiceError
 from ..services import Service, ServiceState
+from .body import read_limited
 from .responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ def management_routes(app: App) -> list[BaseRoute]:
             assert app.container is not None
             try:
                 if configure:
-                    raw = await request.body()
+                    raw = await read_limited(request, app.settings.max_body_bytes)
+                    if raw is None:
+                        return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
                     config = orjson.loads(raw) if raw else {}
                     if not isinstance(config, dict):
                         return error_response(

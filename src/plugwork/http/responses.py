@@ -30,7 +30,3 @@ def error_response(
 ) -> JSONResponse:
     """``{"error_code", "error_message", "details"}`` with the code's status."""
     return JSONResponse(error_body(code, message, details), status_code=status or code.status)
-
-
-def error_info_response(error: ErrorInfo) -> JSONResponse:
-    return JSONResponse(error.to_dict(), status_code=error.status)

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from ..actions import validation_details
 from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
+from ..http.body import read_limited
 from ..http.responses import error_body
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
@@ -83,14 +84,9 @@ def job_routes(queue: JobQueue, *, max_body_bytes: int = MAX_PAYLOAD_BYTES) -> l
     """The job routes over ``queue``, to mount in the app's Starlette router."""
 
     async def create(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        body = await read_limited(request, max_body_bytes)
+        if body is None:
             return _error(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body_bytes:
-                return _error(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
         try:
             data = from_json(body)
         except ValueError as exc:

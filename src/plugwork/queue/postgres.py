@@ -26,6 +26,8 @@ _COMPLETED = JobStatus.COMPLETED
 CHANNEL = "plugwork_jobs"
 CANCEL_CHANNEL = "plugwork_cancel"
 ENQUEUE_CHUNK = 20_000
+ACQUIRE_TIMEOUT = 30.0  # seconds to wait for a free pooled connection
+CLOSE_TIMEOUT = 10.0  # seconds for in-flight queries to finish at close
 """Jobs per INSERT statement; bigger enqueues run as several statements in one transaction."""
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -91,7 +93,10 @@ class PostgresJobStore:
             await listener.close(timeout=5)
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), timeout=CLOSE_TIMEOUT)
+            except TimeoutError:  # a connection stuck in a query: do not hang the shutdown on it
+                pool.terminate()
 
     @asynccontextmanager
     async def _conn(self, connection: Any = None) -> AsyncIterator[Any]:
@@ -100,12 +105,20 @@ class PostgresJobStore:
             return
         if self._pool is None:
             await self.open()
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         try:
-            async with self._pool.acquire() as conn:
-                yield conn
+            conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError:
+            raise StoreUnavailable(f"no PostgreSQL connection free within {ACQUIRE_TIMEOUT:g}s") from None
         except _CONNECTION_ERRORS as exc:
             raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+        try:
+            yield conn
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+        finally:
+            await pool.release(conn)
 
     async def ping(self) -> None:
         async with self._conn() as conn:
