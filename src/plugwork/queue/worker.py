@@ -40,6 +40,9 @@ _COMPLETED, _FAILED, _DEAD = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.DE
 _YIELD_EVERY = 32
 
 
+FLUSH_GRACE_SECONDS = 10.0  # at shutdown, time allowed to record results after the budget is spent
+
+
 def default_worker_id() -> str:
     """``host:pid:random`` — unique per worker, readable in ``jobs show``."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -195,17 +198,24 @@ class Worker:
             await self._done.wait()
             return
         self._stop_requested = True
+        # One budget for the whole stop, as uvicorn gives the app: not one per phase.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_timeout
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
         self._stopping.set()
         self._space.set()
         if self._claimer_waiting:
             self._claimer_task.cancel()
-        await asyncio.wait([self._claimer_task], timeout=self.shutdown_timeout)
+        await asyncio.wait([self._claimer_task], timeout=remaining())
         handed_back = [job.id for job in self._buffer]
         self._buffer.clear()
         self._revoked.clear()
         self._have_jobs.set()
         self._room.set()
-        _, late = await asyncio.wait(self._runners, timeout=self.shutdown_timeout)
+        _, late = await asyncio.wait(self._runners, timeout=remaining())
         if late:
             self._hard_stop = True
             for task in late:
@@ -213,7 +223,8 @@ class Worker:
             await asyncio.wait(late, timeout=5)
         self._flusher_stop = True
         self._flush_needed.set()
-        await asyncio.wait([self._flusher_task], timeout=self.shutdown_timeout)
+        # Results of jobs that finished must still be recorded, or they would run again: a short grace.
+        await asyncio.wait([self._flusher_task], timeout=max(remaining(), FLUSH_GRACE_SECONDS))
         handed_back += self._abandoned
         if handed_back:
             await self._release(handed_back)
