@@ -6,7 +6,7 @@ load generator (wrk) drives each: one request at a time (``-t1 -c1``) and 50 con
 (``-t2 -c50``). Prints requests/s and p50/p99 latency of each, the latency the hub adds to the p50 round trip
 and the hub's share of the direct throughput. Needs wrk on PATH (apt-get install wrk).
 
-    python bench/plugboard.py [--duration 5] [--connections 50] [--profile hub.prof]
+    python bench/plugboard.py [--duration 5] [--connections 50] [--ws IMPL] [--profile hub.prof]
 
 Goals (issue 4): one request at a time the hub adds <= 1 ms to the p50; under 50 concurrent producers it
 sustains >= half the direct HTTP throughput. ``--profile FILE`` runs the hub under cProfile and prints its
@@ -124,10 +124,15 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per measurement")
     parser.add_argument("--connections", type=int, default=50, help="concurrent producers")
     parser.add_argument("--profile", help="run the hub under cProfile, writing this file")
-    parser.add_argument("--consumer", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ws", help="the hub's WebSocket implementation (plugwork hub --ws; default: websockets-sansio)"
+    )
+    parser.add_argument("--consumer", metavar="URL", help=argparse.SUPPRESS)
+    # passed as --consumer-token=VALUE: a token may start with "-", which argparse would take for an option
+    parser.add_argument("--consumer-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consumer:
-        consumer_main(*args.consumer)
+        consumer_main(args.consumer, args.consumer_token)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or your OS's package)")
@@ -141,13 +146,13 @@ def main() -> None:
     hub_port, direct_port = free_port(), free_port()
     profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     hub_cmd = [sys.executable, *profile, "-m", "plugwork.plugboard.hub.cli", "--port", str(hub_port)]
-    hub_cmd += ["--store", store_url, "--log-level", "warning"]
+    hub_cmd += ["--store", store_url, "--log-level", "warning", *(["--ws", args.ws] if args.ws else [])]
     consumer_cmd = [
         sys.executable,
         __file__,
         "--consumer",
         f"ws://127.0.0.1:{hub_port}/websocket",
-        creds["token"],
+        f"--consumer-token={creds['token']}",
     ]
     with contextlib.ExitStack() as stack:
         stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))

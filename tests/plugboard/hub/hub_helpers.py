@@ -17,7 +17,7 @@ import uvicorn
 import websockets
 
 from plugwork.plugboard.hub.core import Hub, HubSettings
-from plugwork.plugboard.hub.server import HubApp, create_app
+from plugwork.plugboard.hub.server import HubApp, create_app, uvicorn_options
 
 ACTIONS = {
     "Echo": {"description": "echo", "fields": {"text": {"type": "string", "description": "what to echo"}}}
@@ -81,13 +81,8 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[RunningHub]:
     app = create_app(settings)
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="on",
-        ws_ping_interval=None,
-        ws_max_size=settings.max_frame_bytes * 2,
-    )
+    # The same uvicorn options as `plugwork hub`, so that the tests exercise what production runs.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options(settings))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(10):

@@ -25,6 +25,7 @@ import click
 
 from ...errors import NotFound, PlugworkError
 from .core import HubSettings
+from .server import WS_IMPLEMENTATIONS
 from .store import DEFAULT_STORE_URL, HubStore, open_store
 
 T = TypeVar("T")
@@ -76,6 +77,14 @@ def _emit(data: Any, as_json: bool, line: Callable[[dict[str, Any]], str]) -> No
 @click.option("--heartbeat-interval", default=5.0, show_default=True, type=float, help="Scale-out heartbeat.")
 @click.option("--dead-after", default=15.0, show_default=True, type=float, help="Reap hubs silent this long.")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--ws",
+    "ws_impl",
+    type=click.Choice(WS_IMPLEMENTATIONS),
+    default=WS_IMPLEMENTATIONS[0],
+    show_default=True,
+    help="uvicorn's WebSocket implementation for the consumer sockets.",
+)
 @click.pass_context
 def hub(
     ctx: click.Context,
@@ -91,14 +100,14 @@ def hub(
     heartbeat_interval: float,
     dead_after: float,
     log_level: str,
+    ws_impl: str,
 ) -> None:
     """Run a Plugboard hub, or manage its accounts, services and tokens."""
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
 
-    from ...server import uvicorn_defaults
-    from .server import create_app
+    from .server import create_app, uvicorn_options
 
     settings = HubSettings(
         store_url=store_url,
@@ -116,13 +125,8 @@ def hub(
         host=host,
         port=port,
         log_level=log_level,
-        ws_max_size=settings.max_frame_bytes + 1024,
-        ws_ping_interval=None,  # Phoenix heartbeats are the liveness check
         lifespan="on",
-        access_log=False,
-        proxy_headers=False,  # the hub never looks at client addresses: one middleware less per request
-        server_header=False,
-        **uvicorn_defaults(),
+        **uvicorn_options(settings, ws_impl),
     )
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, which would end the process as
     # killed; with no-op handlers installed it exits normally (and atexit hooks, profilers, ... run).

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ...observability.metrics import CONTENT_TYPE_LATEST, render
+from ...server import uvicorn_defaults
 from .admin import admin_routes
 from .core import Hub, HubSettings
 from .metrics import HubMetrics
@@ -174,3 +175,21 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
         *admin_routes(settings.admin_token),
     ]
     return HubApp(Starlette(routes=routes, lifespan=lifespan))
+
+
+# uvicorn's WebSocket implementations the hub can run on, the default first (bench/plugboard.py --ws).
+WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+
+
+def uvicorn_options(settings: HubSettings, ws: str = WS_IMPLEMENTATIONS[0]) -> dict[str, Any]:
+    """The uvicorn ``Config`` options a hub runs with: loop, protocols, WebSocket limits, no extras."""
+    return {
+        **uvicorn_defaults(),  # uvloop and httptools when installed
+        "ws": ws,
+        "ws_max_size": settings.max_frame_bytes + 1024,
+        "ws_per_message_deflate": False,  # frames are small JSON: compressing them costs CPU on every frame
+        "ws_ping_interval": None,  # Phoenix heartbeats are the liveness check
+        "access_log": False,
+        "proxy_headers": False,  # the hub never looks at client addresses: one middleware less per request
+        "server_header": False,
+    }
