@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from .observability.logging import configure_logging
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from .app import App
 
 
@@ -40,7 +42,17 @@ def serve(app: App, *, host: str | None = None, port: int | None = None, **optio
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         **{**uvicorn_defaults(), **options},
     )
-    server = uvicorn.Server(config)  # exits with status 3 by itself when the app fails to start
+    run_server(config)
+
+
+def run_server(config: uvicorn.Config) -> None:
+    """Run a uvicorn server until SIGTERM/SIGINT, then exit normally (status 0) after its graceful stop.
+
+    uvicorn exits with status 3 by itself when the app fails to start.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(config)
     # uvicorn re-raises the shutdown signal once it has stopped gracefully, which would end the process
     # as killed by SIGTERM (or raise KeyboardInterrupt): with these no-op handlers it exits normally, 0.
     in_main = threading.current_thread() is threading.main_thread()  # signals are main-thread only

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections.abc import Awaitable, Callable
-from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -107,6 +105,7 @@ def hub(
         return
     import uvicorn
 
+    from ...server import run_server
     from .server import create_app, uvicorn_options
 
     settings = HubSettings(
@@ -128,18 +127,7 @@ def hub(
         lifespan="on",
         **uvicorn_options(settings, ws_impl),
     )
-    # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, which would end the process as
-    # killed; with no-op handlers installed it exits normally (and atexit hooks, profilers, ... run).
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """A signal handler doing nothing (uvicorn installs its own while it serves)."""
+    run_server(config)
 
 
 @hub.group()
