@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -22,7 +21,7 @@ from ...observability.health import HealthRegistry, HealthStatus
 from ..protocol import DEFAULT_MAX_FRAME_BYTES
 from .backplane import Backplane, LocalBackplane
 from .metrics import HubMetrics
-from .models import Service, ServiceToken, new_id
+from .models import Service, ServiceToken, hash_secret, new_id
 from .router import Answer, Consumer, HubError, Router
 from .store import DEFAULT_STORE_URL, DEFAULT_TOKEN_VALIDITY_DAYS, HubEvent, HubStore
 
@@ -52,10 +51,6 @@ class HubSettings:
     heartbeat_interval: float = 5.0
     dead_after: float = 15.0
     auth_cache_ttl: float = 10.0
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Hub:
@@ -146,7 +141,7 @@ class Hub:
 
     async def authenticate_producer(self, secret: str) -> bool:
         """Whether ``secret`` is an account's bearer token (cached briefly)."""
-        digest = _digest(secret)
+        digest = hash_secret(secret)
         cached = self._accounts.get(digest)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
