@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
@@ -41,6 +41,16 @@ _YIELD_EVERY = 32
 
 
 FLUSH_GRACE_SECONDS = 10.0  # at shutdown, time allowed to record results after the budget is spent
+
+
+async def _set_within(event: asyncio.Event, timeout: float) -> bool:
+    """Whether ``event`` is set within ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def default_worker_id() -> str:
@@ -469,15 +479,12 @@ class Worker:
 
     # ------------------------------------------------------------------ supervision
 
-    async def _every(self, name: str, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+    async def _loop(
+        self, name: str, wait: Callable[[], Awaitable[bool]], step: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run ``step`` after each ``wait()`` until it returns True; store trouble is retried with backoff."""
         backoff = Backoff()
-        while True:
-            try:
-                async with asyncio.timeout(interval):
-                    await self._done.wait()
-                return
-            except TimeoutError:
-                pass
+        while not await wait():
             try:
                 await step()
             except Exception as exc:
@@ -485,33 +492,23 @@ class Worker:
             else:
                 self._ok(name, backoff)
 
-    async def _lease_loop(self) -> None:
-        # Renew every renew_interval, and at once when the store reports a cancellation.
-        backoff = Backoff()
-        while True:
-            await self.store.wait_for_cancellations(self.renew_interval)
-            try:
-                await self._renew()
-            except Exception as exc:
-                await self._trouble("leases", exc, backoff)
-            else:
-                self._ok("leases", backoff)
+    def _every(
+        self, name: str, interval: float, step: Callable[[], Awaitable[object]]
+    ) -> Coroutine[Any, Any, None]:
+        return self._loop(name, lambda: _set_within(self._done, interval), step)
 
-    async def _cron_loop(self, cron: CronScheduler) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                async with asyncio.timeout(cron.seconds_to_next_tick() + 0.001):
-                    await self._stopping.wait()
-                return
-            except TimeoutError:
-                pass
-            try:
-                await cron.enqueue_due()
-            except Exception as exc:
-                await self._trouble("cron", exc, backoff)
-            else:
-                self._ok("cron", backoff)
+    def _lease_loop(self) -> Coroutine[Any, Any, None]:
+        # Renew every renew_interval, and at once when the store reports a cancellation; ends when cancelled.
+        async def wait() -> bool:
+            await self.store.wait_for_cancellations(self.renew_interval)
+            return False
+
+        return self._loop("leases", wait, self._renew)
+
+    def _cron_loop(self, cron: CronScheduler) -> Coroutine[Any, Any, None]:
+        return self._loop(
+            "cron", lambda: _set_within(self._stopping, cron.seconds_to_next_tick() + 0.001), cron.enqueue_due
+        )
 
     async def _trouble(self, where: str, exc: BaseException, backoff: Backoff) -> None:
         delay = backoff.next_delay()
