@@ -30,23 +30,30 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
+def process(cmd: list[str], extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` from the repository root (importable), terminating it (then killing it) on exit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
 def uvicorn_server(target: str, port: int, extra_env: dict[str, str] | None = None) -> Iterator[None]:
     """Serve ``module:attr`` with uvicorn (one process, uvloop, httptools, no access log)."""
     cmd = [
         sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    try:
+    with process(cmd, extra_env):
         wait_for_port(port)
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

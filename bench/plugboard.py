@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import pstats
 import shutil
 import subprocess
@@ -28,11 +27,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, table, uvicorn_server, wait_for_port
+from common import ROOT, free_port, process, table, uvicorn_server, wait_for_port
 from http_rpc import run_wrk
 
 DIRECT_LUA = """
@@ -83,20 +81,6 @@ def credentials(store_url: str) -> dict[str, str]:
     service = _hub_cli(store_url, "service", "create", "bench")
     token = _hub_cli(store_url, "token", "create", service["id"])
     return {"account_token": account["token"], "service_id": service["id"], "token": token["value"]}
-
-
-@contextlib.contextmanager
-def process(cmd: list[str]) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def wait_consumers(port: int, count: int, timeout: float = 20.0) -> None:
