@@ -188,9 +188,13 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
 
 def _mount_groups() -> None:
     # The queue's and the hub's commands live beside their code; the CLI only mounts them.
+    from .db.cli import COMMANDS as DB_COMMANDS
     from .plugboard.hub.cli import hub
     from .queue.cli import db, jobs
 
+    # One `plugwork db` group: the job store's `migrate` beside Alembic for the app's own models.
+    for command in DB_COMMANDS:
+        db.add_command(command)
     for group in (jobs, db, hub):
         main.add_command(group)
 

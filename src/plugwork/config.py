@@ -515,3 +515,9 @@ def service_config(
         return section, model.model_validate(extra)
     except ValidationError as exc:
         raise config_error(exc, prefix=f"services.{name}.") from None
+
+
+class PluginSettings(BaseSettings):
+    """TEMPORARY stand-in for the seam's PluginSettings (replaced when the seam lands)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, populate_by_name=True, extra="ignore")
