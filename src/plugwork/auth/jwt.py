@@ -1,0 +1,132 @@
+"""``JWTAuthProvider``: PyJWT verification with the algorithms, keys and checks of :class:`AuthSettings`.
+
+What is checked, in order, before any claim is believed: the token's size; that its header parses and
+names an algorithm from the settings (never trusting the header's choice otherwise: ``none`` and
+algorithms outside the settings are refused before a key is touched); the signature with the key of that
+algorithm's family (a PEM public key is never used as an HMAC secret — PyJWT refuses that too); ``exp``
+and ``nbf`` with the leeway; ``iss`` and ``aud`` when configured; the required claims.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .claims import TokenClaims
+from .jwks import JWKSCache
+from .provider import InvalidToken
+from .settings import AuthSettings
+
+
+class JWTAuthProvider:
+    """Verifies and mints JWTs (see the module docstring). ``JWTAuthProvider()`` reads the environment."""
+
+    def __init__(self, settings: AuthSettings | None = None, *, jwks: JWKSCache | None = None, **overrides: Any):
+        self.settings = settings if settings is not None else AuthSettings(**overrides)
+        s = self.settings
+        self.algorithms = list(s.jwt_algorithms)
+        self._audience = list(s.jwt_audience) or None
+        # verify_aud stays on without a configured audience: a token meant for another audience is refused.
+        self._options: dict[str, Any] = {"require": list(s.jwt_required_claims), "verify_aud": True}
+        self._key: Any = None
+        if s.symmetric:
+            self._key = s.jwt_secret.get_secret_value() if s.jwt_secret is not None else None
+        elif s.jwt_public_key is not None:
+            self._key = _load_public_key(s.jwt_public_key.get_secret_value())
+        self.jwks = jwks
+        if jwks is None and s.jwt_jwks_url and not s.symmetric:
+            self.jwks = JWKSCache(
+                s.jwt_jwks_url,
+                algorithms=self.algorithms,
+                cache_seconds=s.jwt_jwks_cache_seconds,
+                min_refetch_seconds=s.jwt_jwks_min_refetch_seconds,
+                timeout=s.jwt_jwks_timeout_seconds,
+            )
+
+    async def validate_token(self, token: str) -> TokenClaims | None:
+        """The token's claims, or None when it is not valid (PyModules' contract)."""
+        try:
+            return await self.verify(token)
+        except InvalidToken:
+            return None
+
+    async def verify(self, token: str) -> TokenClaims:
+        """The token's claims; raises :class:`InvalidToken` with the reason (for logs, not for clients)."""
+        if len(token) > self.settings.jwt_max_token_bytes:
+            raise InvalidToken("token too large")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise InvalidToken("algorithm not accepted")
+        key = await self._key_for(header)
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self.settings.jwt_issuer,
+                leeway=self.settings.jwt_leeway_seconds,
+                options=self._options,
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("not yet valid") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        try:
+            return TokenClaims.from_payload(payload)
+        except (KeyError, ValueError, ValidationError):
+            raise InvalidToken("unusable claims") from None
+
+    async def _key_for(self, header: Mapping[str, Any]) -> Any:
+        if self.jwks is not None:
+            kid = header.get("kid")
+            if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
+                raise InvalidToken("malformed kid")
+            return (await self.jwks.key(kid)).key
+        if self._key is None:
+            raise InvalidToken("no verification key is configured")
+        return self._key
+
+    async def create_token(self, claims: Mapping[str, Any], *, expires_in: float | None = None) -> str:
+        """A token for ``claims`` (``sub`` required), with ``iat``, ``exp``, and ``iss``/``aud`` from settings."""
+        return self.mint(claims, expires_in=expires_in)
+
+    def mint(self, claims: Mapping[str, Any], *, expires_in: float | None = None) -> str:
+        """The sync twin of :meth:`create_token` (the CLI and tests use it)."""
+        s = self.settings
+        now = int(time.time())
+        payload: dict[str, Any] = {"iat": now, **claims}
+        payload.setdefault("exp", now + int(expires_in if expires_in is not None else s.jwt_expire_minutes * 60))
+        if s.jwt_issuer:
+            payload.setdefault("iss", s.jwt_issuer)
+        if s.jwt_audience:
+            payload.setdefault("aud", s.jwt_audience[0] if len(s.jwt_audience) == 1 else list(s.jwt_audience))
+        if s.symmetric:
+            if s.jwt_secret is None:
+                raise ConfigError("is required to mint HS* tokens", key="jwt_secret")
+            key: Any = s.jwt_secret.get_secret_value()
+        else:
+            if s.jwt_private_key is None:
+                raise ConfigError("is required to mint tokens with public-key algorithms", key="jwt_private_key")
+            key = s.jwt_private_key.get_secret_value()
+        return jwt.encode(payload, key, algorithm=self.algorithms[0])
+
+
+def _load_public_key(pem: str) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        return load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(f"not a PEM public key: {type(exc).__name__}", key="jwt_public_key") from None
