@@ -1,0 +1,81 @@
+"""The ``auth`` plugin: bearer tokens in, the permission check in the pipeline, identities on jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..observability.logging import get_logger
+from ..plugins import AppInit, Plugin
+from .carriers import BearerCarrier, IdentityCarrier, IdentitySigner
+from .http import challenge
+from .jwt import JWTAuthProvider
+from .permissions import PermissionCheck
+from .provider import AuthProvider
+from .settings import AuthSettings
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = get_logger("plugwork.auth")
+
+
+class AuthPlugin(Plugin):
+    """Authentication and per-action permissions on every transport (see docs/auth.md).
+
+    ``App(plugins=[AuthPlugin()])`` reads ``PLUGWORK_JWT_*``; ``AuthPlugin(provider=MyProvider())`` uses
+    your own :class:`AuthProvider`; keyword settings override the rest (``AuthPlugin(jwt_issuer=...)``).
+    """
+
+    name = "auth"
+    settings_model = AuthSettings
+
+    def __init__(self, provider: AuthProvider | None = None, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        self._provider = provider
+        self.provider: AuthProvider | None = None
+        self.check: PermissionCheck | None = None
+
+    def enabled(self, app: App) -> bool:
+        # Always on once added: without a key every token is refused (fail closed), never ignored.
+        return True
+
+    def on_app_init(self, init: AppInit) -> None:
+        settings: AuthSettings = self.config
+        if self._provider is None and not settings.configured:
+            log.warning("auth: no key configured (PLUGWORK_JWT_SECRET, _PUBLIC_KEY or _JWKS_URL): every token is refused")
+        provider = self._provider or JWTAuthProvider(settings)
+        self.provider = provider
+        self.check = PermissionCheck(
+            provider, required=settings.required, trusted_transports=settings.trusted_transports
+        )
+        init.provide(AuthProvider, provider)  # type: ignore[type-abstract]
+        if isinstance(provider, JWTAuthProvider):
+            init.provide(JWTAuthProvider, provider)
+        init.add_middleware(self.check)
+        init.add_carrier(BearerCarrier(settings.jwt_max_token_bytes))
+        init.add_carrier(IdentityCarrier(IdentitySigner(identity_key(settings))))
+
+    def asgi_middleware(self, app: App) -> Sequence[Callable[[Any], Any]]:
+        return [challenge(self.config.realm)]
+
+    def cli(self) -> Sequence[click.Command]:
+        from .cli import auth
+
+        return [auth]
+
+
+def identity_key(settings: AuthSettings) -> bytes:
+    """The key that signs job identities: set, derived from the JWT secret, or random for this process."""
+    if settings.identity_key is not None:
+        return hashlib.sha256(settings.identity_key.get_secret_value().encode()).digest()
+    if settings.jwt_secret is not None:
+        # Derived, never the secret itself: an identity signature must not double as a token signature.
+        return hmac.new(settings.jwt_secret.get_secret_value().encode(), b"plugwork job identity v1", hashlib.sha256).digest()
+    log.warning("auth: no identity_key; jobs keep their enqueuer's identity only in this process")
+    return os.urandom(32)
