@@ -14,7 +14,6 @@ from ..observability.logging import get_logger
 from ..plugins import AppInit, Plugin
 from .carriers import BearerCarrier, IdentityCarrier, IdentitySigner
 from .http import challenge
-from .jwt import JWTAuthProvider
 from .permissions import PermissionCheck
 from .provider import AuthProvider
 from .settings import AuthSettings
@@ -49,6 +48,8 @@ class AuthPlugin(Plugin):
         settings: AuthSettings = self.config
         if self._provider is None and not settings.configured:
             log.warning("auth: no key configured (PLUGWORK_JWT_SECRET, _PUBLIC_KEY or _JWKS_URL): every token is refused")
+        from .jwt import JWTAuthProvider
+
         provider = self._provider or JWTAuthProvider(settings)
         self.provider = provider
         self.check = PermissionCheck(

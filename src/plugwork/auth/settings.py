@@ -23,12 +23,12 @@ MAX_TOKEN_BYTES = 8192
 
 
 def _jwt(field: str) -> AliasChoices:
-    # The YAML key, then PLUGWORK_JWT_<X>, then PyModules' PYMODULES_JWT_<X>.
-    return AliasChoices(f"jwt_{field}", f"PLUGWORK_JWT_{field.upper()}", f"PYMODULES_JWT_{field.upper()}")
+    # PLUGWORK_JWT_<X>, then PyModules' PYMODULES_JWT_<X> (the YAML key is the field's name).
+    return AliasChoices(f"PLUGWORK_JWT_{field.upper()}", f"PYMODULES_JWT_{field.upper()}")
 
 
 def _auth(field: str) -> AliasChoices:
-    return AliasChoices(field, f"PLUGWORK_AUTH_{field.upper()}")
+    return AliasChoices(f"PLUGWORK_AUTH_{field.upper()}")
 
 
 def _split(value: Any) -> Any:

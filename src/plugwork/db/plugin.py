@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..plugins import AppInit, Plugin
@@ -9,6 +10,8 @@ from .database import Database
 from .settings import DatabaseSettings
 
 if TYPE_CHECKING:
+    import click
+
     from ..app import App
 
 
@@ -28,3 +31,12 @@ class DatabasePlugin(Plugin):
     def on_app_init(self, init: AppInit) -> None:
         config: Any = self.config
         init.add_service(Database(config))
+
+    def cli(self) -> Sequence[click.Command]:
+        # One `plugwork db` group: the job store's `migrate` (the queue's) beside Alembic for your models.
+        from ..queue.cli import db
+        from .cli import COMMANDS
+
+        for command in COMMANDS:
+            db.add_command(command)
+        return [db]

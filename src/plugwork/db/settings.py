@@ -8,7 +8,6 @@ embedded default needs no server.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -19,9 +18,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.plugwork/app.db"
 _ENVIRONMENTS = ("development", "test", "production")
 
 
-def _names(field: str, *others: str) -> AliasChoices:
-    # The YAML key (the field's name) first, then the environment names in precedence order.
-    return AliasChoices(field, *others)
+def _names(field: str, *env_names: str) -> AliasChoices:
+    # Environment names only, in precedence order (the YAML key and keyword overrides use the field name).
+    del field
+    return AliasChoices(*env_names)
 
 
 class DatabaseSettings(PluginSettings):
@@ -112,6 +112,3 @@ def safe_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
-def settings_from(**values: Any) -> DatabaseSettings:
-    """Settings from keyword values over the environment (for ``Database(url=...)`` outside an app)."""
-    return DatabaseSettings(**values)
