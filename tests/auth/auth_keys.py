@@ -39,7 +39,9 @@ def _pair(kind: str) -> tuple[str, str]:
     return private, public
 
 
-def hs_token(claims: dict[str, Any] | None = None, *, secret: str = SECRET, alg: str = "HS256", **extra: Any) -> str:
+def hs_token(
+    claims: dict[str, Any] | None = None, *, secret: str = SECRET, alg: str = "HS256", **extra: Any
+) -> str:
     """An HS token, valid for an hour unless ``claims``/``extra`` say otherwise."""
     now = int(time.time())
     payload = {"sub": "alice", "iat": now, "exp": now + 3600, **(claims or {}), **extra}

@@ -67,7 +67,7 @@ async def test_alg_none_is_refused() -> None:
 
 
 async def test_hs_rs_key_confusion_is_refused() -> None:
-    private, public = pem_pair("rsa")
+    _, public = pem_pair("rsa")
     p = JWTAuthProvider(AuthSettings(jwt_algorithms=["RS256"], jwt_public_key=public))
     # The classic attack: an HS256 token signed with the server's *public* key as the HMAC secret.
     forged = jwt.api_jws.PyJWS().encode(
@@ -77,7 +77,9 @@ async def test_hs_rs_key_confusion_is_refused() -> None:
     )
     await _refused(p, forged, "algorithm")
     header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
-    body = base64.urlsafe_b64encode(json.dumps({"sub": "root", "exp": int(time.time()) + 60}).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(
+        json.dumps({"sub": "root", "exp": int(time.time()) + 60}).encode()
+    ).rstrip(b"=")
     import hashlib
     import hmac
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from db_models import Tag, User
 
 from plugwork.db import BaseRepository, Database, RecordNotFound, Repository
 from plugwork.errors import ErrorCode, InvalidInput
-
-from db_models import Tag, User
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from plugwork import App, action
 from plugwork.db import Base, Database, Repository
+from plugwork.queue import JobQueue
 from plugwork.testing import TestClient
 
 
@@ -38,8 +39,7 @@ async def test_a_rolled_back_transaction_leaves_no_job(postgres_url: str) -> Non
                 job_id = await client.app.enqueue("welcome", {"email": "a@x.org"}, session=session)
                 assert job_id
                 raise RuntimeError("payment failed")
-        assert client.app.queue is not None
-        assert await client.app.queue.list() == []
+        assert await client.app.get(JobQueue).list() == []
         assert await users.count() == 0
     finally:
         await client.__aexit__(None, None, None)
@@ -53,9 +53,8 @@ async def test_a_committed_transaction_keeps_the_job_and_the_row(postgres_url: s
             await users.using(session).create(name="A", email="a@x.org")
             job_id = await client.app.enqueue("welcome", {"email": "a@x.org"}, session=session)
             # Not visible outside the transaction before it commits.
-            assert client.app.queue is not None
-            assert await client.app.queue.list() == []
-        job = await client.app.queue.get(job_id)
+            assert await client.app.get(JobQueue).list() == []
+        job = await client.app.get(JobQueue).get(job_id)
         assert job.action == "welcome" and job.payload == {"email": "a@x.org"}
         assert await users.count() == 1
     finally:
@@ -64,7 +63,7 @@ async def test_a_committed_transaction_keeps_the_job_and_the_row(postgres_url: s
 
 async def test_a_session_on_another_database_is_refused(tmp_path: object) -> None:
     db = Database(url=f"sqlite+aiosqlite:///{tmp_path}/app.db")
-    async with TestClient(App("shop", actions=[welcome], services=[db]), worker=False) as client:
-        async with db.transaction() as session:
-            with pytest.raises(TypeError, match="PostgreSQL session on asyncpg"):
-                await client.app.enqueue("welcome", {"email": "a@x.org"}, session=session)
+    app = App("shop", actions=[welcome], services=[db])
+    async with TestClient(app, worker=False) as client, db.transaction() as session:
+        with pytest.raises(TypeError, match="PostgreSQL session on asyncpg"):
+            await client.app.enqueue("welcome", {"email": "a@x.org"}, session=session)

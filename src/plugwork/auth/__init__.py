@@ -35,7 +35,20 @@ _WHERE = {
     "current_claims": "claims",
     "require_permissions": "http",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "AuthMiddleware",
+    "AuthPlugin",
+    "AuthProvider",
+    "AuthSettings",
+    "InvalidToken",
+    "JWKSCache",
+    "JWTAuthProvider",
+    "PermissionCheck",
+    "TokenClaims",
+    "authorize",
+    "current_claims",
+    "require_permissions",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,7 @@ _DOMAIN = b"plugwork-identity.v1."
 class BearerCarrier:
     """``Authorization: Bearer <token>`` into the context (see the module docstring)."""
 
-    keys = ("authorization",)
+    keys: tuple[str, ...] = ("authorization",)
 
     def __init__(self, max_token_bytes: int) -> None:
         self.max_token_bytes = max_token_bytes
@@ -99,7 +99,7 @@ class IdentitySigner:
 class IdentityCarrier:
     """The enqueuer's verified identity, signed, in a job's headers (see the module docstring)."""
 
-    keys = (IDENTITY_HEADER,)
+    keys: tuple[str, ...] = (IDENTITY_HEADER,)
 
     def __init__(self, signer: IdentitySigner, transports: frozenset[str] = frozenset({"queue"})) -> None:
         self.signer = signer

@@ -18,7 +18,9 @@ def auth() -> None:
 @click.option("--role", "roles", multiple=True, help="A role (repeatable).")
 @click.option("--tenant", default=None, help="The tenant claim.")
 @click.option("--expires", default="1h", show_default=True, help="Lifetime: 90, 30s, 15m, 12h, 7d.")
-def token(sub: str, permissions: tuple[str, ...], roles: tuple[str, ...], tenant: str | None, expires: str) -> None:
+def token(
+    sub: str, permissions: tuple[str, ...], roles: tuple[str, ...], tenant: str | None, expires: str
+) -> None:
     """Print a signed JWT for SUB, with the settings' key, algorithm, issuer and audience.
 
     The key comes from PLUGWORK_JWT_SECRET (HS*) or PLUGWORK_JWT_PRIVATE_KEY (other algorithms).

@@ -54,7 +54,9 @@ def challenge(realm: str) -> Callable[[ASGIApp], ASGIApp]:
                     sent = _has_authorization(scope)
                     value = (invalid if sent else missing) if message["status"] == 401 else scope_error
                     if message["status"] == 401 or sent:
-                        headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"www-authenticate"]
+                        headers = [
+                            (k, v) for k, v in message.get("headers", ()) if k.lower() != b"www-authenticate"
+                        ]
                         message = {**message, "headers": [*headers, (b"www-authenticate", value)]}
                 await send(message)
 

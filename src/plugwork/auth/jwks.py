@@ -98,15 +98,18 @@ class JWKSCache:
 
     async def _http_get(self) -> bytes:
         httpx = require("httpx", extra="auth")
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-            async with client.stream("GET", self.url, headers={"accept": "application/json"}) as response:
-                response.raise_for_status()
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise ValueError("JWKS document too large")
-                return bytes(body)
+        headers = {"accept": "application/json"}
+        async with (
+            httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
+            client.stream("GET", self.url, headers=headers) as response,
+        ):
+            response.raise_for_status()
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("JWKS document too large")
+            return bytes(body)
 
     def snapshot(self) -> dict[str, Any]:
         """For health details: how many keys, and how old they are."""

@@ -26,13 +26,15 @@ from .settings import AuthSettings
 class JWTAuthProvider:
     """Verifies and mints JWTs (see the module docstring). ``JWTAuthProvider()`` reads the environment."""
 
-    def __init__(self, settings: AuthSettings | None = None, *, jwks: JWKSCache | None = None, **overrides: Any):
+    def __init__(
+        self, settings: AuthSettings | None = None, *, jwks: JWKSCache | None = None, **overrides: Any
+    ):
         self.settings = settings if settings is not None else AuthSettings(**overrides)
         s = self.settings
         self.algorithms = list(s.jwt_algorithms)
         self._audience = list(s.jwt_audience) or None
         # verify_aud stays on without a configured audience: a token meant for another audience is refused.
-        self._options: dict[str, Any] = {"require": list(s.jwt_required_claims), "verify_aud": True}
+        self._options: Any = {"require": list(s.jwt_required_claims), "verify_aud": True}
         self._key: Any = None
         if s.symmetric:
             self._key = s.jwt_secret.get_secret_value() if s.jwt_secret is not None else None
@@ -99,7 +101,7 @@ class JWTAuthProvider:
         return self._key
 
     async def create_token(self, claims: Mapping[str, Any], *, expires_in: float | None = None) -> str:
-        """A token for ``claims`` (``sub`` required), with ``iat``, ``exp``, and ``iss``/``aud`` from settings."""
+        """A token for ``claims`` (``sub`` required); ``iat``, ``exp``, ``iss``/``aud`` from settings."""
         return self.mint(claims, expires_in=expires_in)
 
     def mint(self, claims: Mapping[str, Any], *, expires_in: float | None = None) -> str:
@@ -107,7 +109,9 @@ class JWTAuthProvider:
         s = self.settings
         now = int(time.time())
         payload: dict[str, Any] = {"iat": now, **claims}
-        payload.setdefault("exp", now + int(expires_in if expires_in is not None else s.jwt_expire_minutes * 60))
+        payload.setdefault(
+            "exp", now + int(expires_in if expires_in is not None else s.jwt_expire_minutes * 60)
+        )
         if s.jwt_issuer:
             payload.setdefault("iss", s.jwt_issuer)
         if s.jwt_audience:
@@ -118,7 +122,9 @@ class JWTAuthProvider:
             key: Any = s.jwt_secret.get_secret_value()
         else:
             if s.jwt_private_key is None:
-                raise ConfigError("is required to mint tokens with public-key algorithms", key="jwt_private_key")
+                raise ConfigError(
+                    "is required to mint tokens with public-key algorithms", key="jwt_private_key"
+                )
             key = s.jwt_private_key.get_secret_value()
         return jwt.encode(payload, key, algorithm=self.algorithms[0])
 

@@ -40,7 +40,9 @@ def authorize(spec: Any, auth: Mapping[str, Any] | None, *, required: bool) -> A
 class PermissionCheck:
     """The dispatch middleware enforcing the rules above with ``provider``."""
 
-    def __init__(self, provider: AuthProvider, *, required: bool, trusted_transports: Collection[str]) -> None:
+    def __init__(
+        self, provider: AuthProvider, *, required: bool, trusted_transports: Collection[str]
+    ) -> None:
         self.provider = provider
         self.required = required
         self.trusted = frozenset(trusted_transports)
@@ -64,7 +66,11 @@ class PermissionCheck:
 
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
         refusal = await self.authenticate(invocation)
-        if refusal is None and invocation.spec is not None and invocation.context.transport not in self.trusted:
+        if (
+            refusal is None
+            and invocation.spec is not None
+            and invocation.context.transport not in self.trusted
+        ):
             refusal = authorize(invocation.spec, invocation.context.auth, required=self.required)
         if refusal is not None:
             return Outcome.from_exception(refusal)

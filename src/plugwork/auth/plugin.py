@@ -47,7 +47,7 @@ class AuthPlugin(Plugin):
     def on_app_init(self, init: AppInit) -> None:
         settings: AuthSettings = self.config
         if self._provider is None and not settings.configured:
-            log.warning("auth: no key configured (PLUGWORK_JWT_SECRET, _PUBLIC_KEY or _JWKS_URL): every token is refused")
+            log.warning("auth: no key configured (PLUGWORK_JWT_SECRET, ...): every token is refused")
         from .jwt import JWTAuthProvider
 
         provider = self._provider or JWTAuthProvider(settings)
@@ -77,6 +77,8 @@ def identity_key(settings: AuthSettings) -> bytes:
         return hashlib.sha256(settings.identity_key.get_secret_value().encode()).digest()
     if settings.jwt_secret is not None:
         # Derived, never the secret itself: an identity signature must not double as a token signature.
-        return hmac.new(settings.jwt_secret.get_secret_value().encode(), b"plugwork job identity v1", hashlib.sha256).digest()
+        return hmac.new(
+            settings.jwt_secret.get_secret_value().encode(), b"plugwork job identity v1", hashlib.sha256
+        ).digest()
     log.warning("auth: no identity_key; jobs keep their enqueuer's identity only in this process")
     return os.urandom(32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from ..config import PluginSettings
 
@@ -54,16 +54,16 @@ class AuthSettings(PluginSettings):
     )
     jwt_jwks_url: str | None = Field(None, validation_alias=_jwt("jwks_url"))
     jwt_jwks_cache_seconds: float = Field(300.0, gt=0, validation_alias=_jwt("jwks_cache_seconds"))
-    jwt_jwks_min_refetch_seconds: float = Field(
-        30.0, ge=0, validation_alias=_jwt("jwks_min_refetch_seconds")
-    )
+    jwt_jwks_min_refetch_seconds: float = Field(30.0, ge=0, validation_alias=_jwt("jwks_min_refetch_seconds"))
     jwt_jwks_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias=_jwt("jwks_timeout_seconds"))
     jwt_expire_minutes: float = Field(60.0, gt=0, validation_alias=_jwt("expire_minutes"))
     """Lifetime of the tokens this service mints."""
-    jwt_max_token_bytes: int = Field(MAX_TOKEN_BYTES, ge=256, le=65536, validation_alias=_jwt("max_token_bytes"))
+    jwt_max_token_bytes: int = Field(
+        MAX_TOKEN_BYTES, ge=256, le=65536, validation_alias=_jwt("max_token_bytes")
+    )
 
     required: bool = Field(True, validation_alias=_auth("required"))
-    """Every action needs a valid token unless it is ``public=True`` (an action with permissions always does)."""
+    """Every action needs a valid token unless ``public=True`` (one with permissions always does)."""
     trusted_transports: Annotated[list[str], NoDecode] = Field(
         ["call", "queue"], validation_alias=_auth("trusted_transports")
     )
@@ -75,7 +75,26 @@ class AuthSettings(PluginSettings):
     when the enqueuing process runs them)."""
     realm: str = Field("plugwork", validation_alias=_auth("realm"))
 
-    @field_validator("jwt_algorithms", "jwt_audience", "jwt_required_claims", "trusted_transports", mode="before")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords given to the constructor first (``AuthSettings(jwt_secret=...)``), then the rest."""
+        return (
+            init_settings,
+            *super().settings_customise_sources(
+                settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+            ),
+        )
+
+    @field_validator(
+        "jwt_algorithms", "jwt_audience", "jwt_required_claims", "trusted_transports", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
@@ -91,7 +110,11 @@ class AuthSettings(PluginSettings):
             )
         if algorithms & SYMMETRIC and algorithms & ASYMMETRIC:
             raise ValueError("jwt_algorithms: HS* and public-key algorithms cannot be mixed (key confusion)")
-        if algorithms & SYMMETRIC and self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+        if (
+            algorithms & SYMMETRIC
+            and self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value()) < 32
+        ):
             raise ValueError("jwt_secret: at least 32 characters are required for HS* algorithms")
         return self
 

@@ -32,7 +32,19 @@ _WHERE = {
     "RecordNotFound": "repository",
     "Repository": "repository",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "BaseRepository",
+    "Database",
+    "DatabasePlugin",
+    "DatabaseSettings",
+    "RecordNotFound",
+    "Repository",
+    "SoftDeleteMixin",
+    "TimestampMixin",
+    "UUIDMixin",
+]
 
 
 def __getattr__(name: str) -> Any:

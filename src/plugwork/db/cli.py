@@ -18,7 +18,7 @@ url_option = click.option(
     "--url",
     envvar="PLUGWORK_DATABASE_URL",
     default=None,
-    help="Database URL [env PLUGWORK_DATABASE_URL, PYMODULES_DB_URL or POSTGRES_*; else SQLite .plugwork/app.db].",
+    help="Database URL [env PLUGWORK_DATABASE_URL, PYMODULES_DB_URL or POSTGRES_*; else .plugwork/app.db].",
 )
 directory_option = click.option(
     "--directory",

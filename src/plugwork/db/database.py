@@ -152,7 +152,9 @@ class Database(Service):
                     await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:
             await self.stop()
-            raise ServiceError(self.name, f"cannot connect to {safe_url(self.url)}: {type(exc).__name__}") from exc
+            raise ServiceError(
+                self.name, f"cannot connect to {safe_url(self.url)}: {type(exc).__name__}"
+            ) from exc
         log.info("database connected", url=safe_url(self.url))
 
     async def stop(self) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 URL_ATTRIBUTE = "plugwork_database_url"
 RESERVED_PREFIX = "plugwork_"
 
-ENV_TEMPLATE = '''"""Alembic environment for this service's models (written by `plugwork db init`; edit freely).
+ENV_TEMPLATE = '''"""Alembic environment for this service's models (from `plugwork db init`; edit freely).
 
 Run it with `plugwork db upgrade`, `plugwork db revision --autogenerate -m "..."`, or `await db.migrate()`.
 The database URL comes from PLUGWORK_DATABASE_URL (and the other names in docs/database.md).
@@ -48,9 +48,13 @@ def write_environment(directory: str | Path, models: list[str]) -> Path:
     if (path / "env.py").exists():
         raise ConfigError(f"{path}/env.py already exists", key="migrations")
     (path / "versions").mkdir(parents=True, exist_ok=True)
-    imports = "\n".join(f"import {module}  # noqa: F401 - registers its models on Base.metadata" for module in models)
-    (path / "env.py").write_text(ENV_TEMPLATE.format(imports=imports or "# import myservice.models  # your models"))
-    template = Path(alembic.__file__).parent / "templates" / "async" / "script.py.mako"
+    imports = "\n".join(
+        f"import {module}  # noqa: F401 - registers its models on Base.metadata" for module in models
+    )
+    (path / "env.py").write_text(
+        ENV_TEMPLATE.format(imports=imports or "# import myservice.models  # your models")
+    )
+    template = Path(str(alembic.__file__)).parent / "templates" / "async" / "script.py.mako"
     shutil.copyfile(template, path / "script.py.mako")
     return path
 

@@ -29,7 +29,7 @@ class Base(DeclarativeBase):
     __soft_delete__: ClassVar[bool] = False
     # Fetch database-set values (server defaults, ``onupdate``) in the INSERT/UPDATE's RETURNING clause,
     # so that reading ``updated_at`` after a flush needs no lazy load (which async sessions cannot do).
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+    __mapper_args__ = {"eager_defaults": True}
 
     def to_dict(self) -> dict[str, Any]:
         """The mapped columns' values by attribute name."""

@@ -40,9 +40,13 @@ class Repository(Generic[M]):
     """Async CRUD for ``model`` (see the module docstring)."""
 
     def __init__(
-        self, session_factory: SessionFactory | Database, model: type[M], *, session: AsyncSession | None = None
+        self,
+        session_factory: SessionFactory | Database,
+        model: type[M],
+        *,
+        session: AsyncSession | None = None,
     ) -> None:
-        factory = getattr(session_factory, "session_factory", session_factory)
+        factory: Any = getattr(session_factory, "session_factory", session_factory)
         self._factory: SessionFactory = factory
         self._session = session
         self.model = model
@@ -133,13 +137,15 @@ class Repository(Generic[M]):
         if offset:
             query = query.offset(offset)
         async with self._open() as session:
-            return list((await session.scalars(query)).all())
+            found: list[M] = list((await session.scalars(query)).all())
+        return found
 
     async def find_one(self, *, include_deleted: bool = False, **filters: Any) -> M | None:
         """The first row (by primary key) whose columns equal ``filters``, or None."""
         query = self._select(filters, include_deleted).order_by(self._pk).limit(1)
         async with self._open() as session:
-            return (await session.scalars(query)).first()
+            first: M | None = (await session.scalars(query)).first()
+        return first
 
     async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match ``filters``."""
@@ -223,7 +229,7 @@ class Repository(Generic[M]):
             clauses.append(getattr(self.model, "is_deleted").is_(False))  # noqa: B009 - a mixin column
         return clauses
 
-    def _select(self, filters: Mapping[str, Any], include_deleted: bool) -> Select[tuple[M]]:
+    def _select(self, filters: Mapping[str, Any], include_deleted: bool) -> Select[Any]:
         return select(self.model).where(*self._where(filters, include_deleted))
 
     def _order(self, order_by: str | ColumnElement[Any] | None) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from ..config import PluginSettings
 
@@ -31,13 +32,18 @@ class DatabaseSettings(PluginSettings):
         None, validation_alias=_names("url", "PLUGWORK_DATABASE_URL", "PYMODULES_DB_URL")
     )
     pool_size: int = Field(
-        5, ge=1, le=1000, validation_alias=_names("pool_size", "PLUGWORK_DATABASE_POOL_SIZE", "PYMODULES_DB_POOL_SIZE")
+        5,
+        ge=1,
+        le=1000,
+        validation_alias=_names("pool_size", "PLUGWORK_DATABASE_POOL_SIZE", "PYMODULES_DB_POOL_SIZE"),
     )
     max_overflow: int = Field(
         10,
         ge=0,
         le=1000,
-        validation_alias=_names("max_overflow", "PLUGWORK_DATABASE_MAX_OVERFLOW", "PYMODULES_DB_MAX_OVERFLOW"),
+        validation_alias=_names(
+            "max_overflow", "PLUGWORK_DATABASE_MAX_OVERFLOW", "PYMODULES_DB_MAX_OVERFLOW"
+        ),
     )
     pool_timeout_seconds: float = Field(
         30.0, gt=0, validation_alias=_names("pool_timeout_seconds", "PLUGWORK_DATABASE_POOL_TIMEOUT_SECONDS")
@@ -52,7 +58,9 @@ class DatabaseSettings(PluginSettings):
         "test", validation_alias=_names("environment", "PLUGWORK_DATABASE_ENVIRONMENT", "ENVIRONMENT")
     )
     postgres_host: str | None = Field(None, validation_alias=_names("postgres_host", "POSTGRES_HOST"))
-    postgres_port: int = Field(5432, ge=1, le=65535, validation_alias=_names("postgres_port", "POSTGRES_PORT"))
+    postgres_port: int = Field(
+        5432, ge=1, le=65535, validation_alias=_names("postgres_port", "POSTGRES_PORT")
+    )
     postgres_user: str | None = Field(None, validation_alias=_names("postgres_user", "POSTGRES_USER"))
     postgres_password: SecretStr | None = Field(
         None, validation_alias=_names("postgres_password", "POSTGRES_PASSWORD")
@@ -60,10 +68,29 @@ class DatabaseSettings(PluginSettings):
     postgres_db_development: str | None = Field(
         None, validation_alias=_names("postgres_db_development", "POSTGRES_DB_DEVELOPMENT")
     )
-    postgres_db_test: str | None = Field(None, validation_alias=_names("postgres_db_test", "POSTGRES_DB_TEST"))
+    postgres_db_test: str | None = Field(
+        None, validation_alias=_names("postgres_db_test", "POSTGRES_DB_TEST")
+    )
     postgres_db_production: str | None = Field(
         None, validation_alias=_names("postgres_db_production", "POSTGRES_DB_PRODUCTION")
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords given to the constructor first (``DatabaseSettings(url=...)``), then the rest."""
+        return (
+            init_settings,
+            *super().settings_customise_sources(
+                settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+            ),
+        )
 
     def resolved_url(self) -> str:
         """The SQLAlchemy URL to connect to (see the module docstring for the order)."""
@@ -110,5 +137,3 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparsable database URL>"
-
-
