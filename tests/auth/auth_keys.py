@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 OTHER_SECRET = "another-secret-for-tests-0123456789abcdef"
+ISSUER = "https://id.example.test"
 
 
 def pem_pair(kind: str) -> tuple[str, str]:
@@ -46,3 +47,52 @@ def hs_token(
     now = int(time.time())
     payload = {"sub": "alice", "iat": now, "exp": now + 3600, **(claims or {}), **extra}
     return jwt.encode(payload, secret, algorithm=alg)
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged_tokens(public_pem: str | None = None) -> dict[str, str]:
+    """Tokens an attacker would try against a service verifying HS256 with ``SECRET``, by name.
+
+    Each one must be refused with 401: none of them is a valid token with the ``orders:write`` permission.
+    """
+    import hashlib
+    import hmac
+    import json
+
+    now = int(time.time())
+    claims = {"sub": "mallory", "permissions": ["orders:write"], "iat": now, "exp": now + 3600, "iss": ISSUER}
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    good = hs_token(claims)
+    h, p, s = good.split(".")
+    tampered = dict(claims, permissions=["orders:write", "admin"])
+    _, rsa_public = pem_pair("rsa")
+    pem = (public_pem or rsa_public).encode()
+    body = _b64(json.dumps(claims).encode())
+    confusion_mac = hmac.new(pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    rsa_private, _ = pem_pair("rsa")
+    none_header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    none_upper = _b64(json.dumps({"alg": "NONE"}).encode())
+    return {
+        "alg_none": f"{none_header}.{body}.",
+        "alg_none_upper": f"{none_upper}.{body}.",
+        "hs_with_public_key": f"{header}.{body}.{_b64(confusion_mac)}",
+        "rs256_unexpected": jwt.encode(claims, rsa_private, algorithm="RS256"),
+        "expired": hs_token(dict(claims, exp=now - 60, iat=now - 3700)),
+        "not_yet_valid": hs_token(dict(claims, nbf=now + 600)),
+        "wrong_issuer": hs_token(dict(claims, iss="https://evil.example")),
+        "wrong_audience": hs_token(dict(claims, aud="someone-else")),
+        "tampered_payload": f"{h}.{_b64(json.dumps(tampered).encode())}.{s}",
+        "wrong_key": hs_token(claims, secret=OTHER_SECRET),
+        "hs512_not_allowed": hs_token(claims, alg="HS512", secret=SECRET * 2),
+        "truncated_signature": good[:-4],
+        "no_signature": f"{h}.{p}.",
+        "huge": hs_token(dict(claims, pad="x" * 100_000)),
+        "garbage": "not-a-jwt",
+        "no_exp": jwt.encode({"sub": "x", "permissions": ["orders:write"], "iss": ISSUER}, SECRET, "HS256"),
+        "no_issuer": hs_token({k: v for k, v in claims.items() if k != "iss"}),
+    }

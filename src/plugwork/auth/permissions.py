@@ -14,13 +14,17 @@ Handlers find the caller's claims in ``ctx.auth`` (or :func:`plugwork.auth.curre
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..context import Context
 from ..dispatch import CallNext, Invocation, Outcome
 from ..errors import ActionError, Forbidden, Unauthorized
 from ..observability.logging import get_logger
 from .carriers import MALFORMED, TOKEN_KEY
 from .provider import AuthProvider, InvalidToken, verify_with
+
+if TYPE_CHECKING:
+    from ..actions import Action
 
 log = get_logger("plugwork.auth")
 
@@ -47,25 +51,39 @@ class PermissionCheck:
         self.required = required
         self.trusted = frozenset(trusted_transports)
 
-    async def authenticate(self, invocation: Invocation) -> ActionError | None:
-        """Verify the token the carrier left in the context, setting ``ctx.auth``; the refusal if any."""
-        ctx = invocation.context
+    async def authenticate(self, ctx: Context, what: str) -> ActionError | None:
+        """Verify the token the carrier left in ``ctx``, setting ``ctx.auth``; the refusal if any."""
         token = ctx.extras.pop(TOKEN_KEY, None)
         if token is None:
             return None
         if token == MALFORMED:
-            log.info("token refused", action=invocation.action, reason="not a bearer token")
+            log.info("token refused", target=what, reason="not a bearer token")
             return Unauthorized("Invalid or expired token")
         try:
             claims = await verify_with(self.provider, token)
         except InvalidToken as exc:
-            log.info("token refused", action=invocation.action, reason=exc.reason)
+            log.info("token refused", target=what, reason=exc.reason)
             return exc
         ctx.auth = claims.to_context()
         return None
 
+    async def admit(
+        self, ctx: Context, *, permission: str | None = None, action: Action | None = None
+    ) -> ActionError | None:
+        """The :class:`~plugwork.http.guard.RouteGuard` the jobs and management routes use."""
+        refusal = await self.authenticate(ctx, action.name if action is not None else permission or "route")
+        if refusal is not None:
+            return refusal
+        if action is not None:
+            return authorize(action, ctx.auth, required=self.required)
+        if ctx.auth is None:
+            return Unauthorized("Authentication required")
+        if permission is not None and permission not in (ctx.auth.get("permissions") or ()):
+            return Forbidden("Missing permission", details={"required": [permission]})
+        return None
+
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
-        refusal = await self.authenticate(invocation)
+        refusal = await self.authenticate(invocation.context, invocation.action)
         if (
             refusal is None
             and invocation.spec is not None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..http.guard import RouteGuard
 from ..observability.logging import get_logger
 from ..plugins import AppInit, Plugin
 from .carriers import BearerCarrier, IdentityCarrier, IdentitySigner
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..app import App
 
 log = get_logger("plugwork.auth")
+SCHEME = "bearerAuth"
 
 
 class AuthPlugin(Plugin):
@@ -59,8 +61,33 @@ class AuthPlugin(Plugin):
         if isinstance(provider, JWTAuthProvider):
             init.provide(JWTAuthProvider, provider)
         init.add_middleware(self.check)
+        init.provide(RouteGuard, self.check)  # type: ignore[type-abstract]
         init.add_carrier(BearerCarrier(settings.jwt_max_token_bytes))
         init.add_carrier(IdentityCarrier(IdentitySigner(identity_key(settings))))
+
+    def openapi(self, app: App, document: dict[str, Any]) -> None:
+        """The bearer scheme, on every operation that needs a token (with its permissions)."""
+        settings: AuthSettings = self.config
+        components = document.setdefault("components", {})
+        components.setdefault("securitySchemes", {})[SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+        }
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for spec in app.actions.values():
+            operation = document["paths"].get(f"/actions/{spec.name}", {}).get("post")
+            protected = bool(spec.permissions) or (settings.required and not spec.public)
+            if operation is None or not protected:
+                continue
+            operation["security"] = [{SCHEME: []}]
+            operation["responses"]["401"] = {
+                "description": "Missing, invalid or expired token",
+                "content": error,
+            }
+            if spec.permissions:
+                operation["x-permissions"] = list(spec.permissions)
+                operation["responses"]["403"] = {"description": "Missing permission", "content": error}
 
     def asgi_middleware(self, app: App) -> Sequence[Callable[[Any], Any]]:
         return [challenge(self.config.realm)]

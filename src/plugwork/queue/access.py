@@ -83,7 +83,9 @@ class JobsAccess:
         if self.mode == "token":
             given = _digest(request.headers.get("authorization", ""))
             assert self._token is not None
-            return None if hmac.compare_digest(given, self._token) else Unauthorized("A valid token is required")
+            return (
+                None if hmac.compare_digest(given, self._token) else Unauthorized("A valid token is required")
+            )
         assert self._guard is not None
         return await self._guard.admit(ctx, permission=permission, action=action)
 
