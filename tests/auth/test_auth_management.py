@@ -14,7 +14,8 @@ async def test_management_takes_the_static_token_or_a_manage_permission() -> Non
     async with TestClient(make_app(), management_api=True, management_token=STATIC, worker=False) as c:
         anonymous = await c.http.get("/services")
         assert anonymous.status_code == 401 and "www-authenticate" in anonymous.headers
-        assert (await c.http.get("/services", headers={"Authorization": f"Bearer {STATIC}"})).status_code == 200
+        static = {"Authorization": f"Bearer {STATIC}"}
+        assert (await c.http.get("/services", headers=static)).status_code == 200
         assert (await c.http.get("/services", headers=bearer("orders:write"))).status_code == 403
         assert (await c.http.get("/services", headers=bearer("plugwork:manage"))).status_code == 200
         for name, token in forged_tokens().items():

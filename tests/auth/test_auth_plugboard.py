@@ -13,7 +13,7 @@ from auth_keys import forged_tokens
 from plugwork.testing import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "plugboard"))
-from fake_plugboard import FakePlugboard  # noqa: E402
+from fake_plugboard import FakePlugboard
 
 FORGED = forged_tokens()
 

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from ..config import PluginSettings
 from ..errors import ActionError, ConfigError, Forbidden, Unauthorized

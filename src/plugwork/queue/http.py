@@ -8,8 +8,8 @@ string (the body wins)::
      "_options": {"delay": 5, "run_at": "2030-01-01T00:00:00Z", "priority": 10, "queue": "mail",
                   "idempotency_key": "order-42", "max_attempts": 5}}
 
-Who may call them: :mod:`plugwork.queue.access`. It answers ``202 {"job_id": ..., "status": ...}``. Errors are ``{"error_code", "error_message",
-"details"}`` with the code's HTTP status.
+Who may call them: :mod:`plugwork.queue.access`. It answers ``202 {"job_id": ..., "status": ...}``.
+Errors are ``{"error_code", "error_message", "details"}`` with the code's HTTP status.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Enabled unless ``queue_url`` is ``none``. It provides :class:`JobQueue` (and the app's ``Enqueuer``) to
 actions and services, carries the enqueuer's context into the job row, runs a :class:`Worker` when
-``worker`` is on, serves the ``/jobs`` routes (guarded: :mod:`plugwork.queue.access`) and adds the ``plugwork jobs`` and ``plugwork db`` commands.
+``worker`` is on, serves the ``/jobs`` routes (guarded: :mod:`plugwork.queue.access`) and adds the
+``plugwork jobs`` and ``plugwork db`` commands.
 This module is the worked example of docs/architecture.md.
 """
 
