@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,8 @@ class MigrationEnvironment:
                 f"no Alembic environment in {self.directory}/ (create it with `plugwork db init`)",
                 key="migrations",
             )
-        config = config_module.Config()
+        # Alembic's default stdout is bound when it is imported: pass the current one (the CLI's).
+        config = config_module.Config(stdout=sys.stdout)
         config.set_main_option("script_location", str(self.directory))
         config.attributes[URL_ATTRIBUTE] = self.url
         return config
