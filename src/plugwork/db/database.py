@@ -53,10 +53,12 @@ class Database(Service):
         self._sync_sessions: sessionmaker[Session] | None = None
 
     # ------------------------------------------------------------------ engines
-    def _options(self, url: str) -> tuple[Any, dict[str, Any]]:
-        """The URL object and engine options shared by the async and the sync engine."""
+    def _options(self, url: str, *, sync: bool = False) -> tuple[Any, dict[str, Any]]:
+        """The URL object (with the sync driver when ``sync``) and the engine options, shared by both."""
         sa = require("sqlalchemy", extra="db")
         parsed = sa.engine.make_url(url)
+        if sync:
+            parsed = parsed.set(drivername=_SYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
         options: dict[str, Any] = {"echo": self.settings.echo, "pool_pre_ping": True}
         connect_args: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
@@ -102,11 +104,10 @@ class Database(Service):
         """A sync engine on the same database, for sync actions and Alembic (sync driver, same options)."""
         if self._sync_engine is None:
             sa = require("sqlalchemy", extra="db")
-            parsed, options = self._options(self.url)
-            driver = _SYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
-            if driver == "postgresql+psycopg":
+            parsed, options = self._options(self.url, sync=True)
+            if parsed.drivername == "postgresql+psycopg":
                 require("psycopg", extra="db")
-            self._sync_engine = sa.create_engine(parsed.set(drivername=driver), **options)
+            self._sync_engine = sa.create_engine(parsed, **options)
         return self._sync_engine
 
     @property
