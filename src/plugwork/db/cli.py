@@ -7,6 +7,8 @@ settings, ``PLUGWORK_DATABASE_URL`` and friends) and ``--directory`` (default: `
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,10 @@ directory_option = click.option(
 
 def _environment(url: str | None, directory: str | None) -> Any:
     from .migrations import MigrationEnvironment
+
+    # env.py imports the project's models: the working directory is importable, as for `plugwork run`.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     from .settings import DatabaseSettings, normalize_url
 
     settings = DatabaseSettings()
