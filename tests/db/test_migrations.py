@@ -1,4 +1,4 @@
-"""Alembic for the user's models: init, autogenerate, upgrade, downgrade, current, history, beside the queue."""
+"""Alembic for the user's models: init, autogenerate, upgrade, downgrade, current, history."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ The database URL comes from PLUGWORK_DATABASE_URL (and the other names in docs/d
 """
 
 import orders.models  # noqa: F401 - registers its models on Base.metadata
+
 from plugwork.db import Base
 from plugwork.db.migrations import run_migrations
 
