@@ -156,3 +156,27 @@ def test_settings_read_the_pymodules_and_plugwork_names(monkeypatch: pytest.Monk
 def test_token_claims_are_a_model() -> None:
     claims = TokenClaims(sub="a", permissions=("x",))
     assert claims.to_context()["permissions"] == ["x"]
+
+
+async def test_verified_tokens_are_cached_until_they_expire() -> None:
+    p = provider(jwt_cache_seconds=60)
+    now = int(time.time())
+    token = hs_token(exp=now + 2)
+    first = await p.verify(token)
+    assert await p.verify(token) is first  # the cache answered
+    p._cache[next(iter(p._cache))] = (first, time.time() - 1)  # as if the cached time had run out
+    assert await p.verify(token) is not first  # verified again, not answered from the cache
+    assert len(p._cache) == 1
+    refused_twice = hs_token(exp=now - 30)
+    await _refused(p, refused_twice)
+    await _refused(p, refused_twice)  # refusals are never cached
+
+
+async def test_the_cache_is_bounded_and_can_be_off() -> None:
+    p = provider(jwt_cache_size=3)
+    for i in range(10):
+        await p.verify(hs_token(n=i))
+    assert len(p._cache) == 3
+    off = provider(jwt_cache_size=0)
+    await off.verify(hs_token())
+    assert off._cache == {}

@@ -47,11 +47,12 @@ class BearerCarrier:
         value = headers.get("authorization")
         if value is None:
             return
-        scheme, _, token = value.strip().partition(" ")
-        token = token.strip()
+        scheme, _, token = value.partition(" ")
+        # The shape only (PyJWT checks the rest): "Bearer", one space, a token of three dot-separated parts.
         well_formed = (
             scheme.lower() == "bearer"
             and 0 < len(token) <= self.max_token_bytes
+            and token.count(".") == 2
             and _TOKEN.fullmatch(token) is not None
         )
         ctx.extras[TOKEN_KEY] = token if well_formed else MALFORMED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,7 +50,11 @@ class TokenClaims(BaseModel):
         return set(permissions) <= set(self.permissions)
 
     def to_context(self) -> dict[str, Any]:
-        """The JSON-able dict handlers find in ``ctx.auth``."""
+        """The JSON-able dict handlers find in ``ctx.auth`` (a fresh copy each time)."""
+        return dict(self._context)
+
+    @cached_property
+    def _context(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 

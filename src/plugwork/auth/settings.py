@@ -56,6 +56,10 @@ class AuthSettings(PluginSettings):
     jwt_jwks_cache_seconds: float = Field(300.0, gt=0, validation_alias=_jwt("jwks_cache_seconds"))
     jwt_jwks_min_refetch_seconds: float = Field(30.0, ge=0, validation_alias=_jwt("jwks_min_refetch_seconds"))
     jwt_jwks_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias=_jwt("jwks_timeout_seconds"))
+    jwt_cache_size: int = Field(4096, ge=0, le=1_000_000, validation_alias=_jwt("cache_size"))
+    """Verified tokens kept (by digest) so that a token sent again skips verification; 0 turns it off."""
+    jwt_cache_seconds: float = Field(60.0, gt=0, le=3600, validation_alias=_jwt("cache_seconds"))
+    """Longest a verified token stays cached (never past its ``exp``)."""
     jwt_expire_minutes: float = Field(60.0, gt=0, validation_alias=_jwt("expire_minutes"))
     """Lifetime of the tokens this service mints."""
     jwt_max_token_bytes: int = Field(
