@@ -8,7 +8,7 @@ import pytest
 from db_models import Tag, User
 
 from plugwork.db import BaseRepository, Database, RecordNotFound, Repository
-from plugwork.errors import ErrorCode, InvalidInput
+from plugwork.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ async def test_get_raises_not_found_with_the_404_code(users: Repository[User]) -
     with pytest.raises(RecordNotFound) as info:
         await users.get(uuid.uuid4())
     assert info.value.code is ErrorCode.NOT_FOUND and info.value.status == 404
+    assert isinstance(info.value, NotFound)  # the public one: raised from an action, it answers 404
 
 
 async def test_base_repository_takes_the_seed_arguments(db: Database) -> None:
@@ -137,6 +138,13 @@ async def test_using_a_session_joins_its_transaction(db: Database, users: Reposi
 
 
 async def test_bulk_create_is_all_or_none(users: Repository[User]) -> None:
-    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError, whichever the backend
+    with pytest.raises(Conflict):
         await users.create_many([{"name": "a", "email": "same@x.org"}, {"name": "b", "email": "same@x.org"}])
     assert await users.count() == 0
+
+
+async def test_a_duplicate_is_a_conflict(users: Repository[User]) -> None:
+    await users.create(name="a", email="same@x.org")
+    with pytest.raises(Conflict) as info:
+        await users.create(name="b", email="same@x.org")
+    assert info.value.status == 409 and "same@x.org" not in info.value.message

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
-from ..errors import ActionError, ErrorCode, InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,10 +31,8 @@ MAX_LIMIT = 10_000
 SessionFactory = Callable[[], "AsyncSession"]
 
 
-class RecordNotFound(ActionError):
+class RecordNotFound(NotFound):
     """The row asked for does not exist (or is soft-deleted): 404 ``NOT_FOUND`` on every transport."""
-
-    code = ErrorCode.NOT_FOUND
 
 
 class Repository(Generic[M]):
@@ -64,15 +63,20 @@ class Repository(Generic[M]):
 
     @asynccontextmanager
     async def _open(self, write: bool = False) -> AsyncIterator[AsyncSession]:
-        if self._session is not None:
-            yield self._session
-            if write:
-                await self._session.flush()
-            return
-        async with self._factory() as session:
-            yield session
-            if write:
-                await session.commit()
+        try:
+            if self._session is not None:
+                yield self._session
+                if write:
+                    await self._session.flush()
+                return
+            async with self._factory() as session:
+                yield session
+                if write:
+                    await session.commit()
+        except IntegrityError as exc:
+            # A duplicate key or a broken constraint is the caller's conflict (409), not a server fault;
+            # the driver's message (which may quote values) stays in the log.
+            raise Conflict(f"{self.model.__name__} violates a constraint of its table") from exc
 
     # ------------------------------------------------------------------ create
     async def create(self, **values: Any) -> M:
