@@ -17,6 +17,10 @@ EXTRAS = [
     ("asyncpg", "postgres", "plugwork.queue.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.pgbackplane"),
+    ("sqlalchemy", "db", "plugwork.db.models"),
+    ("sqlalchemy", "db", "plugwork.db.repository"),
+    ("jwt", "auth", "plugwork.auth.jwt"),
+    ("jwt", "auth", "plugwork.auth.jwks"),
 ]
 
 

@@ -67,8 +67,10 @@ async def create_order(input: OrderIn, ctx: Context, db: Database, app: App) -> 
     """Place an order; its confirmation job exists if and only if the order is committed."""
     assert ctx.auth is not None  # the auth plugin let the caller in with orders:write
     async with db.transaction() as session:
-        order = await orders(db).using(session).create(
-            customer=ctx.auth["sub"], item=input.item, quantity=input.quantity
+        order = (
+            await orders(db)
+            .using(session)
+            .create(customer=ctx.auth["sub"], item=input.item, quantity=input.quantity)
         )
         await app.enqueue("send_confirmation", {"id": str(order.id)}, session=session)
     return OrderOut.of(order)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-import jwt
-
 from ..extras import require
 from ..observability.logging import get_logger
 from .provider import InvalidToken
+
+jwt = require("jwt", extra="auth")
 
 log = get_logger("plugwork.auth.jwks")
 MAX_JWKS_BYTES = 1024 * 1024
@@ -42,13 +42,13 @@ class JWKSCache:
         self.min_refetch_seconds = min_refetch_seconds
         self.timeout = timeout
         self._fetch = fetch or self._http_get
-        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._keys: dict[str | None, Any] = {}
         self._fetched_at = float("-inf")  # last successful fetch
         self._tried_at = float("-inf")  # last attempt, successful or not
         self._lock = asyncio.Lock()
         self.fetches = 0
 
-    async def key(self, kid: str | None) -> jwt.PyJWK:
+    async def key(self, kid: str | None) -> Any:
         """The key for ``kid``; raises :class:`InvalidToken` when there is none."""
         now = time.monotonic()
         if now - self._fetched_at >= self.cache_seconds or (kid not in self._keys and self._may_refetch(now)):
@@ -83,10 +83,10 @@ class JWKSCache:
                 return
             self._keys, self._fetched_at = keys, time.monotonic()
 
-    def _parse(self, body: bytes) -> dict[str | None, jwt.PyJWK]:
+    def _parse(self, body: bytes) -> dict[str | None, Any]:
         if len(body) > MAX_JWKS_BYTES:
             raise ValueError("JWKS document too large")
-        keys: dict[str | None, jwt.PyJWK] = {}
+        keys: dict[str | None, Any] = {}
         for key in jwt.PyJWKSet.from_json(body.decode()).keys:
             alg = key.algorithm_name
             if key.public_key_use not in (None, "sig") or (alg and alg not in self.algorithms):

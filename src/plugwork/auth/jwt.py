@@ -14,14 +14,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import jwt
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..extras import require
 from .claims import TokenClaims
 from .jwks import JWKSCache
 from .provider import InvalidToken
 from .settings import AuthSettings
+
+jwt = require("jwt", extra="auth")
 
 
 class JWTAuthProvider:
@@ -153,13 +155,13 @@ class JWTAuthProvider:
                     "is required to mint tokens with public-key algorithms", key="jwt_private_key"
                 )
             key = s.jwt_private_key.get_secret_value()
-        return jwt.encode(payload, key, algorithm=self.algorithms[0])
+        token: str = jwt.encode(payload, key, algorithm=self.algorithms[0])
+        return token
 
 
 def _load_public_key(pem: str) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
+    serialization = require("cryptography.hazmat.primitives.serialization", extra="auth")
     try:
-        return load_pem_public_key(pem.encode())
+        return serialization.load_pem_public_key(pem.encode())
     except ValueError as exc:
         raise ConfigError(f"not a PEM public key: {type(exc).__name__}", key="jwt_public_key") from None

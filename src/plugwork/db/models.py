@@ -10,8 +10,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, DateTime, MetaData, Uuid, func, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from ..extras import require
+
+require("sqlalchemy", extra="db")  # a missing extra is one clear line naming it, before the imports below
+
+from sqlalchemy import Boolean, DateTime, MetaData, Uuid, func, text  # noqa: E402
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",

@@ -16,10 +16,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, inspect, select
-from sqlalchemy.exc import IntegrityError
-
 from ..errors import Conflict, InvalidInput, NotFound
+from ..extras import require
+
+require("sqlalchemy", extra="db")  # a missing extra is one clear line naming it, before the imports below
+
+from sqlalchemy import ColumnElement, Select, exists, func, inspect, select  # noqa: E402
+from sqlalchemy.exc import IntegrityError  # noqa: E402
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
