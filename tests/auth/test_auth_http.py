@@ -90,7 +90,9 @@ async def test_a_token_in_the_wrong_place_is_not_a_token(
 
 async def test_a_carried_job_identity_is_never_trusted_over_http(client: TestClient) -> None:
     # Even correctly signed (as if copied from a job row), the identity header is ignored outside jobs.
-    signer = IdentitySigner(identity_key(AuthSettings(jwt_secret=SECRET)))
+    key = identity_key(AuthSettings(jwt_secret=SECRET))
+    assert key is not None
+    signer = IdentitySigner(key)
     identity = signer.sign({"sub": "root", "permissions": ["orders:write"]})
     refused = await client.http.post("/actions/create_order", json={}, headers={IDENTITY_HEADER: identity})
     assert refused.status_code == 401

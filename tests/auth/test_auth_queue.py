@@ -103,3 +103,31 @@ async def test_the_apps_own_enqueue_carries_its_callers_identity(client: TestCli
     assert job.result["auth"]["permissions"] == ["x"]
     plain = await queue.wait(await client.app.enqueue("audit", {}), timeout=10)
     assert plain.result == {"auth": None}
+
+
+async def test_without_a_shared_identity_key_jobs_carry_no_identity() -> None:
+    from auth_app import audit
+    from auth_keys import pem_pair
+
+    from plugwork import App
+    from plugwork.auth import AuthPlugin
+
+    _, public = pem_pair("rsa")
+    app = App("rs", actions=[audit], plugins=[AuthPlugin(jwt_algorithms=["RS256"], jwt_public_key=public)])
+    async with TestClient(app) as c:
+        queue = c.app.get(JobQueue)
+        from plugwork.context import current_context
+
+        token = current_context.set(Context(transport="http", auth={"sub": "bob"}))
+        try:
+            job_id = await c.app.enqueue("audit", {})
+        finally:
+            current_context.reset(token)
+        job = await queue.wait(job_id, timeout=10)
+        assert job.status == "completed" and job.result == {"auth": None}
+        assert IDENTITY_HEADER not in (job.headers or {})
+        forged = IdentitySigner(b"k" * 32).sign({"sub": "root"})
+        [dead] = await queue.store.enqueue(
+            [NewJob("audit", max_attempts=1, headers=json.dumps({IDENTITY_HEADER: forged}))]
+        )
+        assert (await queue.wait(dead, timeout=10)).status == "dead"

@@ -102,18 +102,22 @@ class IdentityCarrier:
 
     keys: tuple[str, ...] = (IDENTITY_HEADER,)
 
-    def __init__(self, signer: IdentitySigner, transports: frozenset[str] = frozenset({"queue"})) -> None:
-        self.signer = signer
+    def __init__(
+        self, signer: IdentitySigner | None, transports: frozenset[str] = frozenset({"queue"})
+    ) -> None:
+        self.signer = signer  # None: no shared key, so identities are neither written nor believed
         self.transports = transports
 
     def extract(self, headers: Mapping[str, str], ctx: Context) -> None:
         value = headers.get(IDENTITY_HEADER)
         if value is None or ctx.transport not in self.transports:
             return
+        if self.signer is None:
+            raise InvalidToken("a job identity, and no identity_key to verify it")
         ctx.auth = self.signer.verify(value)  # InvalidToken: the job is refused (dead), never run as anyone
 
     def inject(self, ctx: Context, headers: MutableMapping[str, str]) -> None:
-        if ctx.auth:
+        if ctx.auth and self.signer is not None:
             headers[IDENTITY_HEADER] = self.signer.sign(ctx.auth)
 
 

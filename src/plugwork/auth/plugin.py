@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +62,12 @@ class AuthPlugin(Plugin):
         init.add_middleware(self.check)
         init.provide(RouteGuard, self.check)  # type: ignore[type-abstract]
         init.add_carrier(BearerCarrier(settings.jwt_max_token_bytes))
-        init.add_carrier(IdentityCarrier(IdentitySigner(identity_key(settings))))
+        key = identity_key(settings)
+        if key is None:
+            # No key every process shares (public-key verification): jobs run without their enqueuer's
+            # identity (they were checked at enqueue) rather than with one nobody else can verify.
+            log.warning("auth: no identity_key; jobs will not carry their enqueuer's identity")
+        init.add_carrier(IdentityCarrier(IdentitySigner(key) if key is not None else None))
 
     def openapi(self, app: App, document: dict[str, Any]) -> None:
         """The bearer scheme, on every operation that needs a token (with its permissions)."""
@@ -98,8 +102,8 @@ class AuthPlugin(Plugin):
         return [auth]
 
 
-def identity_key(settings: AuthSettings) -> bytes:
-    """The key that signs job identities: set, derived from the JWT secret, or random for this process."""
+def identity_key(settings: AuthSettings) -> bytes | None:
+    """The key that signs job identities: set, or derived from the JWT secret; None without either."""
     if settings.identity_key is not None:
         return hashlib.sha256(settings.identity_key.get_secret_value().encode()).digest()
     if settings.jwt_secret is not None:
@@ -107,5 +111,4 @@ def identity_key(settings: AuthSettings) -> bytes:
         return hmac.new(
             settings.jwt_secret.get_secret_value().encode(), b"plugwork job identity v1", hashlib.sha256
         ).digest()
-    log.warning("auth: no identity_key; jobs keep their enqueuer's identity only in this process")
-    return os.urandom(32)
+    return None

@@ -75,8 +75,7 @@ class AuthSettings(PluginSettings):
     enqueue): they run without a token, with the carried identity if any."""
     identity_key: SecretStr | None = Field(None, validation_alias=_auth("identity_key"))
     """The key that signs the identity a job carries (shared by every process of the service). Default:
-    derived from ``jwt_secret``; without one, a random per-process key (jobs keep their identity only
-    when the enqueuing process runs them)."""
+    derived from ``jwt_secret``; without either, jobs carry no identity (they were checked at enqueue)."""
     realm: str = Field("plugwork", validation_alias=_auth("realm"))
 
     @classmethod
