@@ -63,9 +63,14 @@ def test_vera_environment_selects_the_database(monkeypatch: pytest.MonkeyPatch) 
 
 async def test_a_wrong_url_fails_the_start_without_showing_the_password(tmp_path: Path) -> None:
     db = Database(url="postgresql://user:hunter2@127.0.0.1:1/nope")
-    with pytest.raises(ServiceError) as info:
+    with pytest.raises(ConnectionError) as info:
         await db.start()
     assert "hunter2" not in str(info.value) and "***" in str(info.value)
+    app = App("x", plugins=[DatabasePlugin(url="postgresql://user:hunter2@127.0.0.1:1/nope")])
+    with pytest.raises(ServiceError) as failed:
+        async with TestClient(app, worker=False):
+            pass
+    assert "hunter2" not in str(failed.value) and "cannot connect" in str(failed.value)
 
 
 async def test_health_reports_the_pool(db: Database) -> None:

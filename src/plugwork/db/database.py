@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError
 from ..extras import require
 from ..observability.health import CheckValue, HealthStatus
 from ..observability.logging import get_logger
@@ -153,9 +153,9 @@ class Database(Service):
                     await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:
             await self.stop()
-            raise ServiceError(
-                self.name, f"cannot connect to {safe_url(self.url)}: {type(exc).__name__}"
-            ) from exc
+            # The container names the service; the driver's message may quote the URL, so only its type.
+            reason = f"cannot connect to {safe_url(self.url)}: {type(exc).__name__}"
+            raise ConnectionError(reason) from None
         log.info("database connected", url=safe_url(self.url))
 
     async def stop(self) -> None:
