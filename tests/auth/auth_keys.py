@@ -75,6 +75,7 @@ def forged_tokens(public_pem: str | None = None) -> dict[str, str]:
     body = _b64(json.dumps(claims).encode())
     confusion_mac = hmac.new(pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
     rsa_private, _ = pem_pair("rsa")
+    empty_key_mac = hmac.new(b"", f"{header}.{body}".encode(), hashlib.sha256).digest()
     none_header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     none_upper = _b64(json.dumps({"alg": "NONE"}).encode())
     return {
@@ -95,4 +96,12 @@ def forged_tokens(public_pem: str | None = None) -> dict[str, str]:
         "garbage": "not-a-jwt",
         "no_exp": jwt.encode({"sub": "x", "permissions": ["orders:write"], "iss": ISSUER}, SECRET, "HS256"),
         "no_issuer": hs_token({k: v for k, v in claims.items() if k != "iss"}),
+        "alg_none_with_signature": f"{none_header}.{body}.{s}",
+        "alg_lowercase": f"{_b64(json.dumps({'alg': 'hs256'}).encode())}.{p}.{s}",
+        "jku_to_attacker": jwt.encode(claims, OTHER_SECRET, headers={"jku": "https://evil.example/jwks"}),
+        "kid_injection": jwt.encode(claims, OTHER_SECRET, headers={"kid": "../../dev/null"}),
+        "empty_secret": f"{header}.{body}.{_b64(empty_key_mac)}",
+        "empty_sub": hs_token(dict(claims, sub="")),
+        "exp_as_string": hs_token(dict(claims, exp=str(now + 3600))),
+        "header_swapped_to_hs512": f"{_b64(json.dumps({'alg': 'HS512', 'typ': 'JWT'}).encode())}.{p}.{s}",
     }

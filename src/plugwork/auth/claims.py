@@ -18,7 +18,7 @@ class TokenClaims(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    sub: str = Field(max_length=256)
+    sub: str = Field(min_length=1, max_length=256)
     exp: datetime | None = None
     iat: datetime | None = None
     permissions: tuple[str, ...] = Field((), max_length=MAX_PERMISSIONS)

@@ -114,6 +114,11 @@ class JWTAuthProvider:
             raise InvalidToken("not yet valid") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from None
+        for name in ("exp", "nbf", "iat"):
+            # RFC 7519 NumericDate is a JSON number; PyJWT would also take "1700000000" as text.
+            value = payload.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise InvalidToken(f"{name} is not a number")
         try:
             return TokenClaims.from_payload(payload)
         except (KeyError, ValueError, ValidationError):
