@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from plugwork.registry.store import RegistryStore, store_from_url
 
 from registry_helpers import require_server
+from support.mongo_wire import mongo_wire_server, mongo_wire_uri  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", "postgres", "redis", "mongodb"]
 REDIS_URL = os.environ.get("PLUGWORK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -40,22 +41,10 @@ async def redis_url() -> AsyncIterator[str]:
         await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def mongo_wire_server() -> Iterator[str]:
-    """The base URI of a MongoDB-wire server (CongoDB) started for this test session."""
-    try:
-        from support.mongo_wire import MongoWireServer
-    except ImportError:
-        require_server("MongoDB-wire server", "tests/support/mongo_wire.py is not available")
-    with MongoWireServer() as server:
-        yield server.uri
-
-
 @pytest.fixture
-def mongodb_url(mongo_wire_server: str) -> str:
-    """A MongoDB registry URL naming a database of its own."""
-    base = mongo_wire_server.rstrip("/").split("?", 1)[0]
-    return f"{base}/pwtest_{secrets.token_hex(6)}"
+def mongodb_url(mongo_wire_uri: str) -> str:
+    """A MongoDB registry URL naming a fresh database of its own (on the session's CongoDB server)."""
+    return mongo_wire_uri
 
 
 @pytest.fixture(params=STORES)

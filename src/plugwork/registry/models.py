@@ -101,9 +101,8 @@ class Instance:
         return replace(self, last_heartbeat=now, expires_at=now + ttl)
 
     def to_document(self) -> dict[str, Any]:
-        """usvc-lib's ``service_instances`` document (plus Plugwork's fields), keyed by ``instance_id``."""
+        """usvc-lib's ``service_instances`` document (plus Plugwork's fields); ``instance_id`` is its key."""
         return {
-            "_id": self.instance_id,
             "instance_id": self.instance_id,
             "service_name": self.service_name,
             "service_version": self.service_version,
@@ -122,7 +121,7 @@ class Instance:
     def from_document(cls, doc: Mapping[str, Any]) -> Instance:
         """The instance a ``service_instances`` document (or its JSON form) describes."""
         return cls(
-            instance_id=str(doc.get("instance_id") or doc["_id"]),
+            instance_id=str(doc["instance_id"]),
             service_name=doc["service_name"],
             service_version=str(doc.get("service_version", "0.0.0")),
             host=doc.get("host", ""),
@@ -169,7 +168,6 @@ class SchemaRecord:
 
     def to_document(self) -> dict[str, Any]:
         return {
-            "_id": self.key,
             "service_name": self.service_name,
             "service_version": self.service_version,
             "actions": [dict(entry) for entry in self.actions],

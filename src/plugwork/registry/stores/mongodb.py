@@ -1,7 +1,7 @@
 """The MongoDB :class:`~plugwork.registry.store.RegistryStore` (pymongo's ``AsyncMongoClient``).
 
 usvc-lib's collections and documents, so that its consumers keep working: ``service_instances`` keyed by
-``instance_id`` and ``service_schemas`` keyed by ``"{service_name}:{service_version}"`` (shapes in
+``instance_id`` and ``service_schemas`` by ``(service_name, service_version)`` (unique indexes; shapes in
 :mod:`..models` and docs/registry.md). Both carry a TTL index on ``expires_at`` (``expireAfterSeconds:
 0``), so MongoDB deletes dead records itself; reads also filter on ``expires_at`` because the TTL monitor
 runs only once a minute. The liveness probe is ``hello`` (``server_info()`` sends ``buildinfo``, which
@@ -64,10 +64,15 @@ class MongoRegistryStore:
             await client.admin.command("hello")
             ttl = {"expireAfterSeconds": 0}
             await db[INSTANCES].create_index("expires_at", name="expires_at_ttl", **ttl)
+            await db[INSTANCES].create_index("instance_id", name="instance_id", unique=True)
             await db[INSTANCES].create_index([("service_name", 1), ("instance_id", 1)], name="service")
             await db[SCHEMAS].create_index("expires_at", name="expires_at_ttl", **ttl)
             await db[SCHEMAS].create_index(
                 [("service_name", 1), ("service_version", 1), ("published_at", 1)], name="service_version"
+            )
+            # Write-once per version: a second insert of the same service version is a duplicate key.
+            await db[SCHEMAS].create_index(
+                [("service_name", 1), ("service_version", 1)], name="schema_key", unique=True
             )
         except self._errors as exc:
             await client.close()
@@ -95,9 +100,15 @@ class MongoRegistryStore:
         stored = instance.stamped(now, ttl)
 
         async def write(db: Any) -> None:
-            await db[INSTANCES].replace_one({"_id": stored.instance_id}, stored.to_document(), upsert=True)
+            await db[INSTANCES].replace_one(
+                {"instance_id": stored.instance_id}, stored.to_document(), upsert=True
+            )
             await db[SCHEMAS].update_one(
-                {"_id": f"{stored.service_name}:{stored.service_version}", "expires_at": {"$gt": utc(now)}},
+                {
+                    "service_name": stored.service_name,
+                    "service_version": stored.service_version,
+                    "expires_at": {"$gt": utc(now)},
+                },
                 {"$set": {"expires_at": utc(stored.expires_at)}},
             )
 
@@ -107,7 +118,7 @@ class MongoRegistryStore:
     async def deregister(self, instance_id: str) -> bool:
         async def remove(db: Any) -> bool:
             result = await db[INSTANCES].delete_one(
-                {"_id": instance_id, "expires_at": {"$gt": utc(time.time())}}
+                {"instance_id": instance_id, "expires_at": {"$gt": utc(time.time())}}
             )
             return bool(result.deleted_count)
 
@@ -131,22 +142,23 @@ class MongoRegistryStore:
         now = time.time()
         doc = SchemaRecord(record.service_name, record.service_version, record.actions, now, now + ttl)
         document = doc.to_document()
+        key = {"service_name": record.service_name, "service_version": record.service_version}
         duplicate = self._pymongo.errors.DuplicateKeyError
 
         async def write(db: Any) -> bool:
-            try:
-                await db[SCHEMAS].insert_one(document)
-                return True
-            except duplicate:
-                pass
-            # An expired record the TTL monitor has not deleted yet is replaced; a live one kept.
-            replaced = await db[SCHEMAS].replace_one(
-                {"_id": record.key, "expires_at": {"$lte": utc(now)}}, document
+            live = await db[SCHEMAS].update_one(
+                {**key, "expires_at": {"$gt": utc(now)}}, {"$set": {"expires_at": utc(now + ttl)}}
             )
-            if replaced.matched_count:
-                return True
-            await db[SCHEMAS].update_one({"_id": record.key}, {"$set": {"expires_at": utc(now + ttl)}})
-            return False
+            if live.matched_count:
+                return False
+            # No live record: write it (replacing an expired one the TTL monitor has not deleted yet).
+            # Two instances of a new version racing here write the same schemas; on MongoDB the unique
+            # index turns the second upsert into a duplicate key, answered as "already published".
+            try:
+                await db[SCHEMAS].replace_one(key, document, upsert=True)
+            except duplicate:
+                return False
+            return True
 
         result: bool = await self._run(write)
         return result
