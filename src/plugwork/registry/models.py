@@ -26,7 +26,7 @@ def utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(round(epoch, 3), UTC)
 
 
-def epoch(value: Any) -> float:
+def epoch(value: datetime | str | float) -> float:
     """Epoch seconds from a datetime (naive ones are UTC, as pymongo returns them) or an ISO string."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -34,7 +34,7 @@ def epoch(value: Any) -> float:
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.timestamp()
-    return float(value)
+    return float(value)  # already epoch seconds
 
 
 def redact_url(url: str) -> str:

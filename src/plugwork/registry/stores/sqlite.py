@@ -142,7 +142,8 @@ class SQLiteRegistryStore:
                 _PUBLISH,
                 (record.key, record.service_name, record.service_version, now, now + ttl, document),
             )
-        return bool(rows) and rows[0][0] == now
+        published = [row[0] for row in rows]
+        return published == [now]
 
     async def schemas(self, service: str, version: str | None = None) -> list[SchemaRecord]:
         query = (
