@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from registry_helpers import require_server
 
 from plugwork.registry.store import RegistryStore, store_from_url
-
-from registry_helpers import require_server
 from support.mongo_wire import mongo_wire_server, mongo_wire_uri  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", "postgres", "redis", "mongodb"]
@@ -42,7 +41,7 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def mongodb_url(mongo_wire_uri: str) -> str:
+def mongodb_url(mongo_wire_uri: str) -> str:  # noqa: F811  (the fixture, not the import)
     """A MongoDB registry URL naming a fresh database of its own (on the session's CongoDB server)."""
     return mongo_wire_uri
 

@@ -6,7 +6,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-_spec = importlib.util.spec_from_file_location("plugwork_tests_root", Path(__file__).parents[1] / "conftest.py")
+_spec = importlib.util.spec_from_file_location(
+    "plugwork_tests_root", Path(__file__).parents[1] / "conftest.py"
+)
 assert _spec is not None and _spec.loader is not None
 _root: Any = importlib.util.module_from_spec(_spec)
 # tests/conftest.py is importable only by path here: every conftest.py shares the module name "conftest".
@@ -54,7 +56,7 @@ class ChargeOut(BaseModel):
 def billing_app(label: str, **settings: object) -> App:
     """A 'billing' service whose answers name the instance that served them."""
 
-    @action("charge", description="Charge an amount")
+    @action("charge", description="Charge an amount", queue="billing")
     async def charge(input: ChargeIn, ctx: Context) -> ChargeOut:
         return ChargeOut(id=uuid.uuid4().hex, instance=label, correlation_id=ctx.correlation_id)
 

@@ -62,7 +62,9 @@ async def test_heartbeat_replaces_the_instance_not_duplicates_it(store: Registry
     await store.register(given, ttl=30)
     from dataclasses import replace
 
-    await store.register(replace(given, health_status="YELLOW", health_checks={"db": {"status": "YELLOW"}}), 30)
+    await store.register(
+        replace(given, health_status="YELLOW", health_checks={"db": {"status": "YELLOW"}}), 30
+    )
     [found] = await store.instances("billing")
     assert found.health_status == "YELLOW"
     assert found.health_checks == {"db": {"status": "YELLOW"}}

@@ -9,7 +9,14 @@ import pytest
 from registry_helpers import billing_app, free_port, instance_at, serving
 
 from plugwork.context import Context, current_context
-from plugwork.errors import ActionError, ErrorCode, InvalidInput, InvocationTimeout, Unavailable, UnknownAction
+from plugwork.errors import (
+    ActionError,
+    ErrorCode,
+    InvalidInput,
+    InvocationTimeout,
+    Unavailable,
+    UnknownAction,
+)
 from plugwork.registry.models import SchemaRecord
 from plugwork.registry.stores.memory import MemoryRegistryStore
 from plugwork.registry.view import Registry
@@ -140,9 +147,7 @@ async def test_stubs_validate_before_sending(fleet: list[str]) -> None:
 
     store = MemoryRegistryStore()
     app = make("a")
-    entries = tuple(
-        {k: e[k] for k in ("name", "input_schema", "output_schema")} for e in app.catalog()
-    )
+    entries = tuple({k: e[k] for k in ("name", "input_schema", "output_schema")} for e in app.catalog())
     await store.publish_schemas(SchemaRecord("billing", "1.0.0", entries), ttl=30)
     registry = Registry(store=lambda: store)
     try:

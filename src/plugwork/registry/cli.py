@@ -124,4 +124,6 @@ def show_schemas(service: str, version: str | None, url: str | None, as_json: bo
         for entry in record.actions:
             required = entry.get("input_schema", {}).get("required") or []
             fields = ", ".join(entry.get("input_schema", {}).get("properties", {}))
-            click.echo(f"  {entry['name']}({fields})" + (f"  required: {', '.join(required)}" if required else ""))
+            click.echo(
+                f"  {entry['name']}({fields})" + (f"  required: {', '.join(required)}" if required else "")
+            )

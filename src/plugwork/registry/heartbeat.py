@@ -10,6 +10,7 @@ opens a new one. ``stop()`` ends the loop and deregisters, each step bounded in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -117,10 +118,8 @@ class Heartbeat:
         self._stop.set()
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the thread's loop already ended
                 loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # the thread's loop already ended
-                pass
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -161,10 +160,8 @@ class Heartbeat:
             self.first_beat.set()
             left = self.interval - (time.monotonic() - began)
             if left > 0 and not self._stop.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=left)
-                except TimeoutError:
-                    pass
         await self._deregister(store)
 
     def _current(self) -> Instance:
@@ -187,7 +184,9 @@ class Heartbeat:
             await _bounded(store.deregister(self.instance.instance_id))
             log.info("deregistered", service=self.instance.service_name, instance=self.instance.instance_id)
         except Exception as exc:
-            log.warning("deregistration failed; the record expires by its TTL", error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "deregistration failed; the record expires by its TTL", error=f"{type(exc).__name__}: {exc}"
+            )
         finally:
             if store is not None:
                 await _close(store)

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import click
 from starlette.routing import BaseRoute
 
+from ..errors import DependencyError
 from ..observability.health import HealthStatus
 from ..observability.logging import get_logger
 from ..plugins import AppInit, Background, Component, Plugin
-from .heartbeat import Heartbeat, HealthProbe
+from .heartbeat import HealthProbe, Heartbeat
 from .models import Instance, SchemaRecord, Transports, redact_url
 from .settings import RegistrySettings
 from .store import RegistryStore, store_from_url
@@ -29,6 +30,7 @@ from .view import Registry
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..queue.client import JobQueue
     from .remote import Remote
 
 log = get_logger("plugwork.registry")
@@ -39,7 +41,12 @@ _SCHEMA_KEYS = ("name", "description", "version", "queue", "input_schema", "outp
 
 
 class RegistryPlugin(Plugin):
-    """The service registry (see the module docstring). ``store=`` shares one store object (tests)."""
+    """The service registry (see the module docstring).
+
+    Built in, so every app has one, enabled by its settings. Configure it in code with
+    ``app.plugin(RegistryPlugin).configure(url=..., strategy=...)``; ``store=`` shares one store object
+    between apps (tests, single-process set-ups) and enables the registry.
+    """
 
     name = "registry"
     settings_model = RegistrySettings
@@ -50,6 +57,13 @@ class RegistryPlugin(Plugin):
         self.registry: Registry | None = None
         self.instance: Instance | None = None
         self._heartbeat: Heartbeat | None = None
+
+    def configure(self, *, store: RegistryStore | None = None, **overrides: Any) -> RegistryPlugin:
+        """Set settings in code (they win over the environment and YAML) before the app starts."""
+        if store is not None:
+            self._shared_store = store
+        self.overrides.update(overrides)
+        return self
 
     @property
     def settings(self) -> RegistrySettings:
@@ -83,9 +97,9 @@ class RegistryPlugin(Plugin):
             strategy=settings.strategy,
             call_timeout=settings.call_timeout_seconds,
             max_connections=settings.max_connections,
-            headers=lambda ctx: app.carriers.inject(ctx) if ctx is not None else {},
+            headers=lambda ctx: app.carriers.inject(ctx),
             store=self._make_store,
-            queue=lambda: app.queue,
+            queue=lambda: _job_queue(app),
             instance_id=instance_id,
         )
         init.provide(Registry, self.registry)
@@ -115,7 +129,8 @@ class RegistryPlugin(Plugin):
             interval=self.settings.heartbeat_seconds,
             ttl=self.settings.ttl_seconds,
             on_beat=lambda fleet, error, failures: self._beat(loop, app, fleet, error, failures),
-            health=HealthProbe(loop, app.health),
+            # Bounded by the interval: a blocked app loop delays no heartbeat by more than half of one.
+            health=HealthProbe(loop, app.health, timeout=min(2.0, self.settings.heartbeat_seconds / 2)),
         )
         heartbeat.start()
         if not await asyncio.to_thread(heartbeat.first_beat.wait, FIRST_BEAT_TIMEOUT):
@@ -195,17 +210,22 @@ class RegistryPlugin(Plugin):
         return [registry_cli]
 
 
+def _job_queue(app: App) -> JobQueue | None:
+    from ..queue.client import JobQueue
+
+    try:
+        return app.get(JobQueue)
+    except DependencyError:  # the queue is off (queue_url: none)
+        return None
+
+
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def registry_of(app: App) -> Registry:
     """The running app's :class:`Registry` (the same object actions get injected by type)."""
-    if app.container is None:
-        raise RuntimeError("the app is not started: use `async with app:` or `await app.start()`")
-    found = app.container.resolve(Registry)
-    assert isinstance(found, Registry)
-    return found
+    return app.get(Registry)
 
 
 def remote(app: App, service: str, **options: Any) -> Remote:

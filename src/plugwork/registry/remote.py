@@ -44,7 +44,8 @@ def encode_payload(payload: Payload) -> bytes:
         body = orjson.dumps(payload)
     if len(body) > MAX_PAYLOAD_BYTES:
         raise ActionError(
-            f"payload is {len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES}", code=ErrorCode.PAYLOAD_TOO_LARGE
+            f"payload is {len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
         )
     return body
 
@@ -182,7 +183,7 @@ class Remote:
         The queue is ``queue``, else the one the action's published schema names, else the first queue a
         live instance serves. The job goes into this app's job store: share it with the target.
         """
-        from ..queue.jobs import DEFAULT_MAX_ATTEMPTS, NewJob
+        from ..queue.jobs import DEFAULT_MAX_ATTEMPTS, NewJob, encode_json
 
         job_queue = self.registry.queue()
         if job_queue is None:
@@ -194,6 +195,7 @@ class Remote:
         if delay is not None and delay < 0:
             raise InvalidInput("delay must not be negative")
         ctx = current_context.get()
+        headers = self.registry.headers(ctx)
         job = NewJob(
             action,
             body.decode(),
@@ -203,6 +205,7 @@ class Remote:
             max_attempts or DEFAULT_MAX_ATTEMPTS,
             idempotency_key,
             None if ctx is None else ctx.correlation_id,
+            encode_json(headers) if headers else None,
         )
         [job_id] = await job_queue.store.enqueue([job])
         return job_id
@@ -226,5 +229,7 @@ class Remote:
         version = self.version or (versions[-1] if versions else None)
         record = await self.registry.schema(self.service, version) if version else None
         if record is None:
-            raise InvalidInput(f"no published schemas for {self.service!r}" + (f" {version}" if version else ""))
+            raise InvalidInput(
+                f"no published schemas for {self.service!r}" + (f" {version}" if version else "")
+            )
         return Stub(self, record)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..config import PluginSettings
 from .store import DEFAULT_REGISTRY_URL
 
 Strategy = Literal["round_robin", "random", "least_in_flight", "shard"]
@@ -26,17 +26,8 @@ def _env(field: str, *names: str) -> AliasChoices:
     return AliasChoices(*(names or (f"PLUGWORK_REGISTRY_{field.upper()}",)))
 
 
-class RegistrySettings(BaseSettings):
+class RegistrySettings(PluginSettings):
     """How this instance registers, heartbeats and calls other services."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="PLUGWORK_",
-        env_file=".env",
-        env_ignore_empty=True,
-        extra="ignore",
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
 
     url: SecretStr | None = Field(None, validation_alias=_env("url", "PLUGWORK_REGISTRY_URL"))
     """The store: memory://, sqlite:///path.db, postgresql://..., redis://..., mongodb://... (secret: it
@@ -46,7 +37,8 @@ class RegistrySettings(BaseSettings):
         None, validation_alias=_env("mongodb_uri", "PLUGWORK_MONGODB_URI", "MONGODB_URI")
     )
     mongodb_database: str = Field(
-        "microservices", validation_alias=_env("mongodb_database", "PLUGWORK_MONGODB_DATABASE", "MONGODB_DATABASE")
+        "microservices",
+        validation_alias=_env("mongodb_database", "PLUGWORK_MONGODB_DATABASE", "MONGODB_DATABASE"),
     )
     mongodb_max_pool_size: int = Field(
         2, ge=1, validation_alias=_env("mongodb_max_pool_size", "MONGODB_MAX_POOL_SIZE")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, UnknownAction
-from ._extras import require
+from ..extras import require
 from .models import SchemaRecord
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._extras import require
+from ..extras import require
 
 
 class NotSent(Exception):

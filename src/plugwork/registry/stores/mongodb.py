@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .._extras import require
+from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url, utc
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .._extras import require
+from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 

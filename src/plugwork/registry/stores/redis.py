@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .._extras import require
+from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 

@@ -1,0 +1,246 @@
+"""The registry plugin inside real apps: registration, schemas, heartbeats, health, discovery, calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+from registry_helpers import billing_app, free_port, serving
+
+from plugwork import App, Context, action
+from plugwork.config import Settings
+from plugwork.errors import ConfigError
+from plugwork.registry.models import Instance, SchemaRecord
+from plugwork.registry.plugin import RegistryPlugin, registry_of, remote
+from plugwork.registry.store import RegistryUnavailable
+from plugwork.registry.stores.memory import MemoryRegistryStore
+from plugwork.registry.view import Registry
+
+FAST = {"heartbeat_seconds": 0.1, "ttl_seconds": 2.0}
+
+
+class FlakyStore(MemoryRegistryStore):
+    """A memory store whose registrations fail while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    async def register(self, instance: Instance, ttl: float) -> Instance:
+        if self.broken:
+            raise RegistryUnavailable("the store is down")
+        return await super().register(instance, ttl)
+
+
+class CheckoutIn(BaseModel):
+    cart: str = "c1"
+
+
+def caller_app(store: MemoryRegistryStore, **settings: Any) -> App:
+    """A 'shop' service that calls billing from an action (the registry injected by type)."""
+
+    @action("checkout")
+    async def checkout(input: CheckoutIn, ctx: Context, registry: Registry) -> dict[str, Any]:
+        out = await registry.remote("billing").call("charge", {"amount": 5})
+        return {"served_by": out["instance"], "same_correlation": out["correlation_id"] == ctx.correlation_id}
+
+    values: dict[str, Any] = {"name": "shop", "queue_url": "none", **settings}
+    app = App(actions=[checkout], settings=Settings(**values))
+    app.plugin(RegistryPlugin).configure(store=store, http=False, **FAST)
+    return app
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def billing(store: MemoryRegistryStore) -> AsyncIterator[App]:
+    app = billing_app("a", http_port=free_port())
+    app.plugin(RegistryPlugin).configure(store=store, metadata={"zone": "eu-1"}, **FAST)
+    async with serving(app, app.settings.http_port):
+        yield app
+
+
+@pytest.fixture
+def store() -> MemoryRegistryStore:
+    return MemoryRegistryStore()
+
+
+async def test_an_instance_registers_with_transports_and_metadata(
+    store: MemoryRegistryStore, billing: App
+) -> None:
+    # The first registration happens while the app starts (YELLOW); the next heartbeats say GREEN.
+    await wait_for(
+        lambda: store._instances and next(iter(store._instances.values())).health_status == "GREEN"
+    )
+    [inst] = await store.instances("billing")
+    port = billing.settings.http_port
+    assert inst.instance_id == registry_of(billing).instance_id
+    assert (inst.service_version, inst.host, inst.port) == ("1.0.0", "127.0.0.1", port)
+    assert inst.transports.http == f"http://127.0.0.1:{port}"
+    assert inst.transports.queues == () and inst.transports.plugboard is None  # queue_url: none
+    assert inst.metadata == {"zone": "eu-1"}
+    assert inst.started_at <= time.time()
+    assert inst.health_status == "GREEN" and "app" in inst.health_checks
+    assert "registry" not in inst.health_checks  # its own check is not what callers need
+
+
+async def test_schemas_are_published_once_per_version(store: MemoryRegistryStore, billing: App) -> None:
+    [record] = await store.schemas("billing")
+    assert record.key == "billing:1.0.0"
+    charge = record.action("charge")
+    assert charge is not None and charge["queue"] == "billing"
+    assert charge["input_schema"]["properties"]["amount"]["exclusiveMinimum"] == 0
+
+
+async def test_discovery_and_calls_between_two_apps(store: MemoryRegistryStore, billing: App) -> None:
+    async with caller_app(store) as shop:
+        registry = shop.get(Registry)
+        assert registry.services() == {"billing": ["1.0.0"], "shop": ["0.0.0"]}
+        [shop_instance] = registry.instances("shop")
+        assert shop_instance.transports.http is None  # http=False: a worker-only process
+        outcome = await shop.call("checkout")
+        assert outcome == {"served_by": "a", "same_correlation": True}
+        assert (await remote(shop, "billing").call("charge", {"amount": 1}))["instance"] == "a"
+
+
+async def test_deregisters_on_graceful_stop(store: MemoryRegistryStore, billing: App) -> None:
+    async with caller_app(store):
+        assert {i.service_name for i in await store.instances()} == {"billing", "shop"}
+    assert {i.service_name for i in await store.instances()} == {"billing"}
+
+
+async def test_the_view_follows_the_heartbeats(store: MemoryRegistryStore, billing: App) -> None:
+    async with caller_app(store) as shop:
+        registry = shop.get(Registry)
+        late = await store.register(Instance("late", "audit", "2.0.0", "127.0.0.1", 1), ttl=30)
+        await wait_for(lambda: "audit" in registry.services())
+        await store.deregister(late.instance_id)
+        await wait_for(lambda: "audit" not in registry.services())
+
+
+async def test_health_is_yellow_on_a_failed_heartbeat_and_red_after_three() -> None:
+    store = FlakyStore()
+    app = caller_app(store)
+    async with app:
+        await wait_for(lambda: app.health._checks["registry"].status.name == "GREEN")
+        store.broken = True
+        seen: set[str] = set()
+
+        def red() -> bool:
+            seen.add(app.health._checks["registry"].status.name)
+            return "RED" in seen
+
+        await wait_for(red)
+        assert "YELLOW" in seen
+        report = await app.health.report()
+        assert report.checks["registry"]["details"]["consecutive_failures"] >= 3
+        assert "the store is down" in report.checks["registry"]["details"]["error"]
+        store.broken = False
+        await wait_for(lambda: app.health._checks["registry"].status.name == "GREEN")
+
+
+async def test_a_blocked_event_loop_does_not_starve_the_heartbeat(store: MemoryRegistryStore) -> None:
+    app = caller_app(store)
+    async with app:
+        [before] = await store.instances("shop")
+        time.sleep(1.0)  # the app's loop is blocked: nothing on it runs
+        [during] = await store.instances("shop")
+        # Heartbeats went on from their own thread while the loop was blocked.
+        assert during.last_heartbeat - before.last_heartbeat >= 0.5
+
+
+async def test_get_registry_needs_its_token(store: MemoryRegistryStore) -> None:
+    app = billing_app("a", http_port=free_port())
+    app.plugin(RegistryPlugin).configure(store=store, http_token="s3cret-token", **FAST)
+    async with serving(app, app.settings.http_port) as base, httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/registry")).status_code == 401
+        wrong = await client.get("/registry", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "s3cret" not in wrong.text
+        ok = await client.get("/registry", headers={"authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200
+        body = ok.json()
+        [entry] = body["services"]["billing"]["instances"]
+        assert entry["instance_id"] == body["instance_id"]
+        assert set(entry["health_checks"]["app"]) == {"status"}  # statuses only, no details
+        narrowed = await client.get(
+            "/registry", params={"service": "nobody"}, headers={"authorization": "Bearer s3cret-token"}
+        )
+        assert narrowed.json()["services"] == {}
+
+
+async def test_get_registry_is_not_served_without_a_token(billing: App) -> None:
+    base = f"http://127.0.0.1:{billing.settings.http_port}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/registry")).status_code == 404
+
+
+async def test_the_registry_is_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PLUGWORK_REGISTRY_URL", "MONGODB_URI", "PLUGWORK_MONGODB_URI", "PLUGWORK_REGISTRY_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    app = App(settings=Settings(queue_url="none"))
+    async with app:
+        assert not any(isinstance(p, RegistryPlugin) for p in app.active_plugins)
+        with pytest.raises(Exception, match="Registry"):
+            app.get(Registry)
+
+
+async def test_registry_url_setting_selects_the_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("PLUGWORK_REGISTRY_URL", f"sqlite:///{tmp_path}/registry.db")
+    monkeypatch.setenv("PLUGWORK_REGISTRY_HEARTBEAT_SECONDS", "0.2")
+    monkeypatch.setenv("PLUGWORK_REGISTRY_TTL_SECONDS", "2")
+    app = App(settings=Settings(name="solo", queue_url="none"))
+    async with app:
+        plugin = app.plugin(RegistryPlugin)
+        assert plugin.settings.heartbeat_seconds == 0.2
+        store = plugin._make_store()
+        await store.open()
+        try:
+            assert [i.service_name for i in await store.instances()] == ["solo"]
+            assert [r.key for r in await store.schemas("solo")] == ["solo:0.0.0"]
+        finally:
+            await store.close()
+
+
+def test_ttl_must_outlast_the_heartbeat() -> None:
+    app = App(settings=Settings(queue_url="none"))
+    app.plugin(RegistryPlugin).configure(store=MemoryRegistryStore(), heartbeat_seconds=10, ttl_seconds=5)
+    with pytest.raises(ConfigError, match="ttl_seconds"):
+        app.preflight()
+
+
+def test_usvc_lib_mongodb_names_select_the_mongodb_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugwork.registry.stores.mongodb import MongoRegistryStore
+
+    monkeypatch.delenv("PLUGWORK_REGISTRY_URL", raising=False)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://user:pw@127.0.0.1:1/")
+    monkeypatch.setenv("MONGODB_DATABASE", "fleet")
+    monkeypatch.setenv("MONGODB_HEARTBEAT_SECONDS", "30")
+    monkeypatch.setenv("MONGODB_KEY_TTL_SECONDS", "90")
+    monkeypatch.setenv("MONGODB_MAX_POOL_SIZE", "4")
+    app = App(settings=Settings(queue_url="none"))
+    app.preflight()
+    plugin = app.plugin(RegistryPlugin)
+    settings = plugin.settings
+    assert (settings.heartbeat_seconds, settings.ttl_seconds, settings.mongodb_database) == (30, 90, "fleet")
+    assert plugin.enabled(app)
+    store = plugin._make_store()
+    assert isinstance(store, MongoRegistryStore) and store._database_name == "fleet"
+    assert "pw" not in repr(settings)
+
+
+def test_schema_record_shape_is_usvc_libs() -> None:
+    doc = SchemaRecord(
+        "billing", "1.0.0", ({"name": "charge", "input_schema": {}, "output_schema": {}},)
+    ).to_document()
+    assert set(doc) == {"service_name", "service_version", "actions", "published_at", "expires_at"}
