@@ -76,9 +76,12 @@ def run(
     Stops gracefully on SIGTERM or SIGINT: in-flight requests and jobs finish first.
     """
     app = load_app(app_spec)
-    app.configure(config_file, log_json=log_json, log_level=log_level, dev_mode=dev)
+    # --host/--port go into the settings, so that what the app reports (the registry) is what it serves.
+    app.configure(
+        config_file, http_host=host, http_port=port, log_json=log_json, log_level=log_level, dev_mode=dev
+    )
     app.preflight()
-    app.run(host=host, port=port)
+    app.run()
 
 
 @main.command(epilog=APP_HELP)

@@ -1,18 +1,32 @@
 """The service registry: instances that heartbeat, publish their schemas, and call each other.
 
-``store_from_url`` picks the store (``memory://``, ``sqlite:///path.db``, ``postgresql://...``,
-``redis://...``, ``mongodb://...``); see docs/registry.md.
+The built-in :class:`RegistryPlugin` turns on with ``PLUGWORK_REGISTRY_URL`` (``memory://``,
+``sqlite:///path.db``, ``postgresql://...``, ``redis://...``, ``mongodb://...``) or usvc-lib's
+``MONGODB_URI``. Actions and services get the :class:`Registry` view injected by type and call other
+services with ``registry.remote("billing").call("charge", {...})``. See docs/registry.md.
 """
 
 from .models import Instance, SchemaRecord, Transports
+from .plugin import RegistryPlugin, registry_of, remote
+from .remote import Remote
+from .settings import RegistrySettings
 from .store import DEFAULT_REGISTRY_URL, RegistryStore, RegistryUnavailable, store_from_url
+from .stubs import Stub
+from .view import Registry
 
 __all__ = [
     "DEFAULT_REGISTRY_URL",
     "Instance",
+    "Registry",
+    "RegistryPlugin",
+    "RegistrySettings",
     "RegistryStore",
     "RegistryUnavailable",
+    "Remote",
     "SchemaRecord",
+    "Stub",
     "Transports",
+    "registry_of",
+    "remote",
     "store_from_url",
 ]
