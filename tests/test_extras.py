@@ -17,6 +17,11 @@ EXTRAS = [
     ("asyncpg", "postgres", "plugwork.queue.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.pgbackplane"),
+    ("asyncpg", "postgres", "plugwork.registry.stores.postgres"),
+    ("redis.asyncio", "redis", "plugwork.registry.stores.redis"),
+    ("pymongo", "mongodb", "plugwork.registry.stores.mongodb"),
+    ("httpx", "registry", "plugwork.registry.transport"),
+    ("jsonschema", "registry", "plugwork.registry.stubs"),
 ]
 
 

@@ -6,13 +6,17 @@ The built-in :class:`RegistryPlugin` turns on with ``PLUGWORK_REGISTRY_URL`` (``
 services with ``registry.remote("billing").call("charge", {...})``. See docs/registry.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .models import Instance, SchemaRecord, Transports
 from .plugin import RegistryPlugin, registry_of, remote
-from .remote import Remote
 from .settings import RegistrySettings
 from .store import DEFAULT_REGISTRY_URL, RegistryStore, RegistryUnavailable, store_from_url
-from .stubs import Stub
 from .view import Registry
+
+if TYPE_CHECKING:
+    from .remote import Remote
+    from .stubs import Stub
 
 __all__ = [
     "DEFAULT_REGISTRY_URL",
@@ -30,3 +34,16 @@ __all__ = [
     "remote",
     "store_from_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Remote and Stub need the registry extra (httpx, jsonschema): imported when first asked for.
+    if name == "Remote":
+        from .remote import Remote
+
+        return Remote
+    if name == "Stub":
+        from .stubs import Stub
+
+        return Stub
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

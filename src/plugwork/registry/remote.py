@@ -82,7 +82,7 @@ class Remote:
         self._strategy = strategy
 
     def _timeout(self, timeout: float | None) -> tuple[float, float]:
-        """The call's deadline (loop time) and timeout: the smallest of the call's, the caller's, the default."""
+        """The deadline (loop time) and timeout: the least of the call's, the caller's and the default."""
         loop = asyncio.get_running_loop()
         budget = timeout if timeout is not None else self.registry.call_timeout
         ctx = current_context.get()

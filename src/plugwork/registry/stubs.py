@@ -15,6 +15,8 @@ from ..errors import InvalidInput, UnknownAction
 from ..extras import require
 from .models import SchemaRecord
 
+jsonschema = require("jsonschema", extra="registry")
+
 if TYPE_CHECKING:
     from .remote import Remote
 
@@ -23,7 +25,6 @@ class Stub:
     """Methods named after the actions of one published service version (see the module docstring)."""
 
     def __init__(self, remote: Remote, record: SchemaRecord) -> None:
-        jsonschema = require("jsonschema", extra="registry")
         self._remote = remote
         self.record = record
         self._validators: dict[str, Any] = {}

@@ -13,6 +13,8 @@ from typing import Any
 
 from ..extras import require
 
+httpx = require("httpx", extra="registry")
+
 
 class NotSent(Exception):
     """The request never reached the instance (connection refused, reset or timed out while connecting)."""
@@ -28,7 +30,6 @@ class Timeout(LostReply):
 
 def new_client(max_connections: int) -> Any:
     """A pooled HTTP/1.1 client for remote calls (keep-alive: a call costs no new connection)."""
-    httpx = require("httpx", extra="registry")
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(limits=limits, timeout=30.0, follow_redirects=False, trust_env=False)
 
@@ -37,7 +38,6 @@ async def post_action(
     client: Any, url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> tuple[int, bytes]:
     """POST ``body`` (JSON) to ``url``; return the status and body, or raise NotSent / LostReply."""
-    httpx = require("httpx", extra="registry")
     try:
         response = await client.post(
             url, content=body, headers={"content-type": "application/json", **headers}, timeout=timeout

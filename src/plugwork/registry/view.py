@@ -17,7 +17,6 @@ from ..context import Context
 from .balancing import STRATEGIES, Strategy
 from .models import Instance, SchemaRecord
 from .store import RegistryStore
-from .transport import new_client
 
 if TYPE_CHECKING:
     from ..queue.client import JobQueue
@@ -144,6 +143,8 @@ class Registry:
     def http(self) -> Any:
         """The pooled HTTP client of remote calls (created on first use, on the caller's event loop)."""
         if self._client is None:
+            from .transport import new_client
+
             self._client = new_client(self._max_connections)
         return self._client
 

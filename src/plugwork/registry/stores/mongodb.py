@@ -17,6 +17,7 @@ from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url, utc
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 
+pymongo: Any = require("pymongo", extra="mongodb")
 DEFAULT_DATABASE = "microservices"
 INSTANCES = "service_instances"
 SCHEMAS = "service_schemas"
@@ -38,19 +39,14 @@ class MongoRegistryStore:
         self._database_name = database
         self._pool = (max_pool_size, min_pool_size)
         self._timeout_ms = int(timeout * 1000)
-        self._pymongo: Any = require("pymongo", extra="mongodb")
-        self._errors: tuple[type[BaseException], ...] = (
-            OSError,
-            TimeoutError,
-            self._pymongo.errors.PyMongoError,
-        )
+        self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, pymongo.errors.PyMongoError)
         self._client: Any = None
         self._db: Any = None
 
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = self._pymongo.AsyncMongoClient(
+        client = pymongo.AsyncMongoClient(
             self.url,
             tz_aware=True,
             maxPoolSize=self._pool[0],
@@ -143,7 +139,7 @@ class MongoRegistryStore:
         doc = SchemaRecord(record.service_name, record.service_version, record.actions, now, now + ttl)
         document = doc.to_document()
         key = {"service_name": record.service_name, "service_version": record.service_version}
-        duplicate = self._pymongo.errors.DuplicateKeyError
+        duplicate = pymongo.errors.DuplicateKeyError
 
         async def write(db: Any) -> bool:
             live = await db[SCHEMAS].update_one(

@@ -20,6 +20,8 @@ from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 
+asyncpg = require("asyncpg", extra="postgres")
+
 _LOCK_ID = 0x706C7567_72656769  # "plugregi": serialises table creation between instances
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS plugwork_registry_instances (
@@ -75,13 +77,12 @@ class PostgresRegistryStore:
         self._command_timeout = command_timeout
         self._pool: Any = None
         self._open_lock = asyncio.Lock()
-        self._asyncpg = require("asyncpg", extra="postgres")
         self._errors: tuple[type[BaseException], ...] = (
             OSError,
             TimeoutError,
-            self._asyncpg.PostgresConnectionError,
-            self._asyncpg.InterfaceError,
-            self._asyncpg.CannotConnectNowError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
         )
 
     async def open(self) -> None:
@@ -89,7 +90,7 @@ class PostgresRegistryStore:
             if self._pool is not None:
                 return
             try:
-                pool = await self._asyncpg.create_pool(
+                pool = await asyncpg.create_pool(
                     self.url,
                     min_size=1,
                     max_size=self._max_connections,

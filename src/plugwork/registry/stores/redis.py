@@ -24,6 +24,7 @@ from ...extras import require
 from ..models import Instance, SchemaRecord, redact_url
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 
+aioredis: Any = require("redis.asyncio", extra="redis")
 DEFAULT_PREFIX = "plugwork:registry:"
 
 
@@ -43,18 +44,13 @@ class RedisRegistryStore:
         self.url = url
         self._redis_url, self.prefix = split_prefix(url)
         self._timeout = timeout
-        self._module: Any = require("redis.asyncio", extra="redis")
-        self._errors: tuple[type[BaseException], ...] = (
-            OSError,
-            TimeoutError,
-            require("redis", extra="redis").RedisError,
-        )
+        self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, aioredis.RedisError)
         self._client: Any = None
 
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = self._module.from_url(
+        client = aioredis.from_url(
             self._redis_url,
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
