@@ -244,3 +244,38 @@ def test_schema_record_shape_is_usvc_libs() -> None:
         "billing", "1.0.0", ({"name": "charge", "input_schema": {}, "output_schema": {}},)
     ).to_document()
     assert set(doc) == {"service_name", "service_version", "actions", "published_at", "expires_at"}
+
+
+async def test_enqueue_as_a_durable_job_on_the_targets_queue(
+    store: MemoryRegistryStore, tmp_path: Any
+) -> None:
+    from plugwork.queue import JobQueue, JobStatus
+
+    queue_url = f"sqlite:///{tmp_path}/jobs.db"
+    billing = billing_app("a", queue_url=queue_url, polling_interval_seconds=0.05)
+    billing.plugin(RegistryPlugin).configure(store=store, http=False, **FAST)
+    shop = caller_app(store, queue_url=queue_url, worker=False)
+    async with billing, shop:
+        [inst] = shop.get(Registry).instances("billing")
+        assert inst.transports.queues == ("billing", "default")
+        job_id = await remote(shop, "billing").enqueue("charge", {"amount": 3})
+        jobs = billing.get(JobQueue)
+
+        async def done() -> bool:
+            job = await jobs.get(job_id)
+            return job is not None and job.status is JobStatus.COMPLETED
+
+        deadline = time.monotonic() + 10
+        while not await done():
+            assert time.monotonic() < deadline, "the job was not run by billing's worker"
+            await asyncio.sleep(0.05)
+        job = await jobs.get(job_id)
+        assert job is not None and job.queue == "billing" and job.result["instance"] == "a"
+
+
+async def test_enqueue_without_a_job_queue_is_unavailable(store: MemoryRegistryStore, billing: App) -> None:
+    from plugwork.errors import Unavailable
+
+    async with caller_app(store) as shop:
+        with pytest.raises(Unavailable, match="no job queue"):
+            await remote(shop, "billing").enqueue("charge", {"amount": 3})
