@@ -76,7 +76,9 @@ def test_plugwork_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, que
             assert greeted.json() == {"message": "Hello, World!"}
             assert greeted.headers["x-correlation-id"] == "e2e-1"
 
-            invalid = httpx.post(f"{base}/actions/greet", content=b'{"name": ')
+            invalid = httpx.post(
+                f"{base}/actions/greet", content=b'{"name": ', headers={"content-type": "application/json"}
+            )
             assert invalid.status_code == 400
 
             health = httpx.get(f"{base}/health")
