@@ -282,3 +282,14 @@ async def test_enqueue_without_a_job_queue_is_unavailable(store: MemoryRegistryS
     async with caller_app(store) as shop:
         with pytest.raises(Unavailable, match="no job queue"):
             await remote(shop, "billing").enqueue("charge", {"amount": 3})
+
+
+async def test_an_app_that_restarts_registers_again_with_a_new_id(store: MemoryRegistryStore) -> None:
+    app = caller_app(store)
+    async with app:
+        first = app.get(Registry).instance_id
+    assert await store.instances("shop") == []
+    async with app:
+        second = app.get(Registry).instance_id
+        assert [i.instance_id for i in await store.instances("shop")] == [second]
+    assert second != first and await store.instances("shop") == []

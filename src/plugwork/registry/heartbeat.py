@@ -52,7 +52,7 @@ class HealthProbe:
         self._health = health
         self._timeout = timeout
         self._exclude = exclude
-        self.last: tuple[str, dict[str, Any]] = ("GREEN", {})
+        self.last: tuple[str, dict[str, Any]] = ("YELLOW", {})  # not known until a report comes
 
     def __call__(self) -> tuple[str, dict[str, Any]]:
         try:
