@@ -113,7 +113,7 @@ async def test_schemas_are_written_once_per_version(store: RegistryStore) -> Non
     assert record.actions[0]["input_schema"] == ACTIONS[0]["input_schema"]
     # The second publication only extended the expiry: 30 s from then.
     assert (
-        0 < record.published_at and record.published_at + 30 - 0.01 <= record.expires_at <= time.time() + 30
+        record.published_at > 0 and record.published_at + 30 - 0.01 <= record.expires_at <= time.time() + 30
     )
 
 
