@@ -81,16 +81,16 @@ class Remote:
         self.version = version
         self._strategy = strategy
 
-    def _timeout(self, timeout: float | None) -> tuple[float, float]:
-        """The deadline (loop time) and timeout: the least of the call's, the caller's and the default."""
-        loop = asyncio.get_running_loop()
-        budget = timeout if timeout is not None else self.registry.call_timeout
+    def _deadline(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> float:
+        """The call's deadline on the loop's clock: the earliest of the call's, the caller's, the default."""
+        now = loop.time()
+        deadline = now + (timeout if timeout is not None else self.registry.call_timeout)
         ctx = current_context.get()
         if ctx is not None and ctx.deadline is not None:
-            budget = min(budget, ctx.deadline - loop.time())
-        if budget <= 0:
+            deadline = min(deadline, ctx.deadline)
+        if deadline <= now:
             raise InvocationTimeout(f"no time left to call {self.service}")
-        return loop.time() + budget, budget
+        return deadline
 
     async def call(
         self,
@@ -109,7 +109,8 @@ class Remote:
         is refused.
         """
         body = encode_payload(payload)
-        deadline, _ = self._timeout(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline(loop, timeout)
         registry = self.registry
         ctx = current_context.get()
         headers = registry.headers(ctx)
@@ -117,7 +118,6 @@ class Remote:
         if not candidates:
             raise Unavailable(f"no healthy instance of {self.service!r} is registered")
         tried = 0
-        loop = asyncio.get_running_loop()
         for inst in self._strategy.order(self.service, candidates, key):
             left = deadline - loop.time()
             if left <= 0:
