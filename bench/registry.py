@@ -2,10 +2,15 @@
 
 One instance of the registry example (``plugwork run billing:app``, default settings, a SQLite registry)
 serves ``POST /actions/quote``. In this process a Plugwork app with the registry plugin calls it two ways,
-in alternating rounds, with the same concurrency and one shared keep-alive ``httpx.AsyncClient`` pool
-each: directly (``client.post(url, ...)``, the caller's correlation id as a header) and through the
-registry (instance picked from the cached view, context headers from the carriers, error taxonomy).
-Prints calls/s, p50/p99 latency and the cost ratio (goal: remote at most 1.3x direct).
+with the same concurrency and a keep-alive ``httpx.AsyncClient`` pool each: directly (``client.post(url,
+...)``, the caller's correlation id as a header) and through the registry (instance picked from the
+cached view, context headers from the carriers, error taxonomy). Two measurements:
+
+- paired: every worker alternates one direct and one remote call, so both see the same machine load
+  (the robust figure on a shared machine); the ratio of median and mean latencies;
+- rounds: alternating rounds of one kind of call each; calls/s and latencies of the median round.
+
+Goal: a remote call costs at most 1.3x a direct one.
 
     python bench/registry.py [--calls 3000] [--concurrency 16] [--rounds 3]
 """
@@ -63,6 +68,30 @@ async def measure(call: Callable[[], Awaitable[object]], calls: int, concurrency
     }
 
 
+async def paired(
+    direct: Callable[[], Awaitable[object]],
+    remote: Callable[[], Awaitable[object]],
+    pairs: int,
+    concurrency: int,
+) -> dict[str, list[float]]:
+    """Latencies (ms) of ``pairs`` direct and remote calls, each worker alternating the two."""
+    found: dict[str, list[float]] = {"direct HTTP": [], "remote().call": []}
+    remaining = pairs
+
+    async def worker() -> None:
+        nonlocal remaining
+        current_context.set(Context())
+        while remaining > 0:
+            remaining -= 1
+            for name, call in (("direct HTTP", direct), ("remote().call", remote)):
+                began = time.perf_counter()
+                await call()
+                found[name].append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return found
+
+
 async def run(calls: int, concurrency: int, rounds: int, registry_url: str, port: int) -> None:
     caller = App(settings=Settings(name="bench-caller", queue_url="none"))
     caller.plugin(RegistryPlugin).configure(url=registry_url, http=False)
@@ -91,10 +120,22 @@ async def run(calls: int, concurrency: int, rounds: int, registry_url: str, port
 
         await measure(direct, 300, concurrency)  # warm both pools
         await measure(remote, 300, concurrency)
+        pairs = await paired(direct, remote, calls * rounds // 2, concurrency)
         results: dict[str, list[dict[str, float]]] = {"direct HTTP": [], "remote().call": []}
         for _ in range(rounds):
             results["direct HTTP"].append(await measure(direct, calls, concurrency))
             results["remote().call"].append(await measure(remote, calls, concurrency))
+
+    rows = []
+    base_p50 = statistics.median(pairs["direct HTTP"])
+    base_mean = statistics.fmean(pairs["direct HTTP"])
+    for name, latencies in pairs.items():
+        p50, mean = statistics.median(latencies), statistics.fmean(latencies)
+        rows.append([name, f"{p50:.2f}", f"{mean:.2f}", f"{p50 / base_p50:.2f}x", f"{mean / base_mean:.2f}x"])
+    print(
+        f"\npaired: {len(pairs['direct HTTP'])} direct + remote calls alternating, concurrency {concurrency}"
+    )
+    print(table(["client", "p50 ms", "mean ms", "p50 vs direct", "mean vs direct"], rows))
 
     rows = []
     base = statistics.median(r["rps"] for r in results["direct HTTP"])
