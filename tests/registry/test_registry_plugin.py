@@ -293,3 +293,13 @@ async def test_an_app_that_restarts_registers_again_with_a_new_id(store: MemoryR
         second = app.get(Registry).instance_id
         assert [i.instance_id for i in await store.instances("shop")] == [second]
     assert second != first and await store.instances("shop") == []
+
+
+async def test_a_registry_outage_shows_in_health_but_keeps_the_instance_ready() -> None:
+    store = FlakyStore()
+    store.broken = True
+    app = caller_app(store)
+    async with app:
+        await wait_for(lambda: app.health._checks["registry"].status.name == "RED")
+        assert (await app.health.report(required_only=True)).checks.get("registry") is None
+        assert (await app.health.report()).checks["registry"]["status"] == "RED"

@@ -103,7 +103,11 @@ class RegistryPlugin(Plugin):
             instance_id=instance_id,
         )
         init.provide(Registry, self.registry)
-        app.health.register("registry", status=HealthStatus.YELLOW, details={"state": "registering"})
+        # Shown in /health, but not gating readiness: an instance serves its callers while the store is down.
+        for name in self._check_names():
+            app.health.register(
+                name, status=HealthStatus.YELLOW, details={"state": "registering"}, required=False
+            )
 
     def routes(self, app: App) -> Sequence[BaseRoute]:
         token = self.settings.http_token
@@ -195,14 +199,16 @@ class RegistryPlugin(Plugin):
             details["error"] = error
         if fleet is not None:
             details["instances"] = len(fleet)
-        names = ["registry"]
-        if self.settings.url is None and self.settings.mongodb_uri is not None:
-            names.append("mongodb_registry")  # usvc-lib's name for the same check
         try:
-            for name in names:
+            for name in self._check_names():
                 loop.call_soon_threadsafe(app.health.update, name, status, details)
         except RuntimeError:  # the app's loop is closed: the app is gone
             pass
+
+    def _check_names(self) -> list[str]:
+        if self.settings.url is None and self.settings.mongodb_uri is not None and self._shared_store is None:
+            return ["registry", "mongodb_registry"]  # usvc-lib's name for the same check
+        return ["registry"]
 
     def cli(self) -> Sequence[click.Command]:
         from .cli import registry_cli

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS plugwork_registry_instances (
 );
 CREATE INDEX IF NOT EXISTS plugwork_registry_instances_service
     ON plugwork_registry_instances (service_name, expires_at);
+CREATE INDEX IF NOT EXISTS plugwork_registry_instances_expiry ON plugwork_registry_instances (expires_at);
 CREATE TABLE IF NOT EXISTS plugwork_registry_schemas (
     key text PRIMARY KEY,
     service_name text NOT NULL,
