@@ -303,3 +303,11 @@ async def test_a_registry_outage_shows_in_health_but_keeps_the_instance_ready() 
         await wait_for(lambda: app.health._checks["registry"].status.name == "RED")
         assert (await app.health.report(required_only=True)).checks.get("registry") is None
         assert (await app.health.report()).checks["registry"]["status"] == "RED"
+
+
+def test_a_bad_registry_url_fails_before_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLUGWORK_REGISTRY_URL", "mysql://root:hunter2@db/x")
+    app = App(settings=Settings(queue_url="none"))
+    with pytest.raises(ConfigError, match="unsupported registry URL") as exc:
+        app.preflight()
+    assert "hunter2" not in str(exc.value)

@@ -25,7 +25,7 @@ from ..plugins import AppInit, Background, Component, Plugin
 from .heartbeat import HealthProbe, Heartbeat
 from .models import Instance, SchemaRecord, Transports, redact_url
 from .settings import RegistrySettings
-from .store import RegistryStore, store_from_url
+from .store import RegistryStore, store_class, store_from_url
 from .view import Registry
 
 if TYPE_CHECKING:
@@ -72,7 +72,12 @@ class RegistryPlugin(Plugin):
         return config
 
     def enabled(self, app: App) -> bool:
-        return self._shared_store is not None or self.settings.active
+        if self._shared_store is not None:
+            return True
+        if not self.settings.active:
+            return False
+        store_class(self.settings.store_url)  # a bad URL or a missing extra fails before anything starts
+        return True
 
     def _make_store(self) -> RegistryStore:
         if self._shared_store is not None:

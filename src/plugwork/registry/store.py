@@ -64,35 +64,45 @@ class RegistryStore(Protocol):
         """Live schema records of ``service`` (one ``version`` or all), newest publication first."""
 
 
-def store_from_url(url: str, *, database: str | None = None) -> RegistryStore:
-    """The store for ``url``: ``memory://``, ``sqlite:///path.db``, ``postgresql://...``, ``redis://...``
-    (``?prefix=`` sets the key prefix) or ``mongodb://...`` / ``mongodb+srv://...`` (the database is the
-    URL's path, else ``database``, else ``microservices``)."""
+def store_class(url: str) -> type[RegistryStore]:
+    """The store class for ``url``, imported (a missing extra raises :class:`MissingDependency` here)."""
     if url.startswith("memory:"):
         from .stores.memory import MemoryRegistryStore
 
-        return MemoryRegistryStore(url)
+        return MemoryRegistryStore
     if url.startswith("sqlite:"):
         from .stores.sqlite import SQLiteRegistryStore
 
-        return SQLiteRegistryStore(url)
+        return SQLiteRegistryStore
     if url.startswith(("postgresql:", "postgres:")):
         from .stores.postgres import PostgresRegistryStore
 
-        return PostgresRegistryStore(url)
+        return PostgresRegistryStore
     if url.startswith(("redis:", "rediss:", "unix:")):
         from .stores.redis import RedisRegistryStore
 
-        return RedisRegistryStore(url)
+        return RedisRegistryStore
     if url.startswith(("mongodb:", "mongodb+srv:")):
         from .stores.mongodb import MongoRegistryStore
 
-        return MongoRegistryStore(url, database=database)
+        return MongoRegistryStore
     raise ConfigError(
         f"unsupported registry URL {redact_url(url)!r} (use memory://, sqlite:///path.db, "
         "postgresql://..., redis://... or mongodb://...)",
         key="PLUGWORK_REGISTRY_URL",
     )
+
+
+def store_from_url(url: str, *, database: str | None = None) -> RegistryStore:
+    """The store for ``url``: ``memory://``, ``sqlite:///path.db``, ``postgresql://...``, ``redis://...``
+    (``?prefix=`` sets the key prefix) or ``mongodb://...`` / ``mongodb+srv://...`` (the database is the
+    URL's path, else ``database``, else ``microservices``)."""
+    kind = store_class(url)
+    if url.startswith(("mongodb:", "mongodb+srv:")):
+        from .stores.mongodb import MongoRegistryStore
+
+        return MongoRegistryStore(url, database=database)
+    return kind(url)  # type: ignore[call-arg]
 
 
 def newest_first(records: list[SchemaRecord]) -> list[SchemaRecord]:
