@@ -17,6 +17,7 @@ from ..carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
 from ..context import Context, new_correlation_id
 from ..dispatch import Dispatcher, Invocation
 from ..errors import ActionError, ErrorCode
+from ..observability.logging import configure_logging, logging_configured
 from .body import is_json
 from .responses import error_body
 
@@ -143,6 +144,9 @@ class HttpTransport:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    if not logging_configured():  # served by a plain ASGI server, not `plugwork run`
+                        settings = self.app.settings
+                        configure_logging(json=settings.log_json, level=settings.log_level)
                     await self.app.start()
                 except BaseException as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
