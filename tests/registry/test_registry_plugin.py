@@ -311,3 +311,28 @@ def test_a_bad_registry_url_fails_before_the_start(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError, match="unsupported registry URL") as exc:
         app.preflight()
     assert "hunter2" not in str(exc.value)
+
+
+def test_every_registry_setting_is_documented_and_read() -> None:
+    import re
+    from pathlib import Path
+
+    from plugwork.registry.settings import RegistrySettings
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "registry.md").read_text()
+    table = text.split("| Setting | Env names |", 1)[1].split("\n\n", 1)[0]
+    documented = {
+        name
+        for cell in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE)
+        for name in re.findall(r"`([a-z_]+)`", cell)
+    }
+    assert documented == set(RegistrySettings.model_fields)
+    code = "\n".join(
+        p.read_text()
+        for p in (root / "src" / "plugwork" / "registry").glob("*.py")
+        if p.name != "settings.py"
+    )
+    # ``enabled`` acts inside the settings model (its ``active`` property, read by the plugin).
+    unread = [f for f in RegistrySettings.model_fields if f"settings.{f}" not in code and f != "enabled"]
+    assert unread == [] and "settings.active" in code
