@@ -176,6 +176,7 @@ async def test_get_registry_needs_its_token(store: MemoryRegistryStore) -> None:
         [entry] = body["services"]["billing"]["instances"]
         assert entry["instance_id"] == body["instance_id"]
         assert set(entry["health_checks"]["app"]) == {"status"}  # statuses only, no details
+        assert "/registry" in (await client.get("/openapi.json")).json()["paths"]
         narrowed = await client.get(
             "/registry", params={"service": "nobody"}, headers={"authorization": "Bearer s3cret-token"}
         )
@@ -186,6 +187,7 @@ async def test_get_registry_is_not_served_without_a_token(billing: App) -> None:
     base = f"http://127.0.0.1:{billing.settings.http_port}"
     async with httpx.AsyncClient(base_url=base) as client:
         assert (await client.get("/registry")).status_code == 404
+        assert "/registry" not in (await client.get("/openapi.json")).json()["paths"]
 
 
 async def test_the_registry_is_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:

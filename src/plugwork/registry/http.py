@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,3 +38,27 @@ def registry_routes(registry: Registry, token: str) -> list[BaseRoute]:
         return JSONResponse(body)
 
     return [Route("/registry", fleet, methods=["GET"])]
+
+
+def registry_openapi_paths() -> dict[str, Any]:
+    """The OpenAPI ``paths`` entry of ``GET /registry`` (present only while the route is mounted)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "/registry": {
+            "get": {
+                "operationId": "registry_view",
+                "summary": "This instance's cached view of the fleet (bearer token required)",
+                "tags": ["registry"],
+                "parameters": [
+                    {"name": "service", "in": "query", "schema": {"type": "string", "maxLength": 255}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Services, their versions and live instances",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "401": {"description": "No valid bearer token", "content": error},
+                },
+            }
+        }
+    }

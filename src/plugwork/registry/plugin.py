@@ -122,6 +122,13 @@ class RegistryPlugin(Plugin):
 
         return registry_routes(self.registry, token.get_secret_value())
 
+    def openapi_paths(self, app: App) -> dict[str, Any]:
+        if self.settings.http_token is None or self.registry is None:
+            return {}
+        from .http import registry_openapi_paths
+
+        return registry_openapi_paths()
+
     async def start(self, app: App) -> Component | None:
         registry = self.registry
         assert registry is not None and registry.instance_id is not None
