@@ -338,3 +338,19 @@ def test_every_registry_setting_is_documented_and_read() -> None:
     # ``enabled`` acts inside the settings model (its ``active`` property, read by the plugin).
     unread = [f for f in RegistrySettings.model_fields if f"settings.{f}" not in code and f != "enabled"]
     assert unread == [] and "settings.active" in code
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"metadata": {"blob": "x" * 20_000}}, "metadata"),
+        ({"advertise_url": "ftp://10.0.0.1"}, "advertise_url"),
+        ({"strategy": "fastest"}, "strategy"),
+    ],
+)
+def test_bad_registry_settings_name_their_key(overrides: dict[str, Any], key: str) -> None:
+    app = App(settings=Settings(queue_url="none"))
+    app.plugin(RegistryPlugin).configure(store=MemoryRegistryStore(), **overrides)
+    with pytest.raises(ConfigError) as exc:
+        app.preflight()
+    assert exc.value.key == f"plugins.registry.{key}"

@@ -144,19 +144,21 @@ class RegistryPlugin(Plugin):
             ),
             interval=self.settings.heartbeat_seconds,
             ttl=self.settings.ttl_seconds,
-            on_beat=lambda fleet, error, failures: self._beat(loop, app, fleet, error, failures),
+            on_beat=lambda fleet, error, failures: self._beat(loop, app, registry, fleet, error, failures),
             # Bounded by the interval: a blocked app loop delays no heartbeat by more than half of one.
             health=HealthProbe(loop, app.health, timeout=min(2.0, self.settings.heartbeat_seconds / 2)),
         )
         heartbeat.start()
-        if not await asyncio.to_thread(heartbeat.first_beat.wait, FIRST_BEAT_TIMEOUT):
-            log.warning("no registry heartbeat yet; serving without it", timeout=FIRST_BEAT_TIMEOUT)
-        log.info(
-            "registered",
-            service=instance.service_name,
-            instance=instance.instance_id,
-            http=redact_url(instance.transports.http or "-"),
-        )
+        await asyncio.to_thread(heartbeat.first_beat.wait, FIRST_BEAT_TIMEOUT)
+        if heartbeat.beats:
+            log.info(
+                "registered",
+                service=instance.service_name,
+                instance=instance.instance_id,
+                http=redact_url(instance.transports.http or "-"),
+            )
+        else:  # the app serves anyway; the heartbeat keeps trying and the health check says why
+            log.warning("not registered yet", service=instance.service_name, instance=instance.instance_id)
 
         async def stop() -> None:
             await asyncio.to_thread(heartbeat.stop)
@@ -192,13 +194,14 @@ class RegistryPlugin(Plugin):
         self,
         loop: asyncio.AbstractEventLoop,
         app: App,
+        registry: Registry,
         fleet: list[Instance] | None,
         error: str | None,
         failures: int,
     ) -> None:
         """From the heartbeat thread: refresh the view, then the health check on the app's loop."""
-        if fleet is not None and self.registry is not None:
-            self.registry.update(fleet)
+        if fleet is not None:
+            registry.update(fleet)
         status = (
             HealthStatus.GREEN
             if not failures

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from ..config import PluginSettings
+from .models import MAX_METADATA_BYTES
 from .store import DEFAULT_REGISTRY_URL
 
 Strategy = Literal["round_robin", "random", "least_in_flight", "shard"]
@@ -89,6 +91,21 @@ class RegistrySettings(PluginSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(orjson.dumps(value, default=str))
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+        return value
+
+    @field_validator("advertise_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RegistrySettings:
