@@ -105,3 +105,10 @@ def test_url_defaults_to_the_setting_and_is_not_echoed(
         and "hunter2" not in result.output
         and "unsupported registry URL" in result.output
     )
+
+
+def test_url_from_the_yaml_plugin_section(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLUGWORK_REGISTRY_URL", raising=False)
+    config = tmp_path / "plugwork.yaml"
+    config.write_text(f"plugins:\n  registry:\n    url: {url}\n")
+    assert "billing" in run("list", "--config", str(config))

@@ -1,7 +1,9 @@
 """``plugwork registry list | show SERVICE | schemas SERVICE``: read the registry store directly.
 
-``--url`` defaults to the registry settings (``PLUGWORK_REGISTRY_URL``, else ``MONGODB_URI`` and
-``MONGODB_DATABASE``, else the embedded SQLite file). The URL is never printed back with its password.
+``--url`` defaults to the registry settings, read as the app reads them (environment, ``.env``, the
+``plugins.registry`` section of ``--config`` or ``PLUGWORK_CONFIG``): ``PLUGWORK_REGISTRY_URL``, else
+``MONGODB_URI`` and ``MONGODB_DATABASE``, else the embedded SQLite file. The URL is never printed back
+with its password.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from ..errors import ConfigError
+from ..config import load_plugin_settings, load_settings
 from .listing import fleet_listing, instance_entry, schema_entry
 from .models import Instance
 from .settings import RegistrySettings
@@ -23,13 +25,12 @@ from .store import RegistryStore, store_from_url
 T = TypeVar("T")
 
 
-def _read(url: str | None, read: Callable[[RegistryStore], Awaitable[T]]) -> T:
+def _read(url: str | None, config_file: str | None, read: Callable[[RegistryStore], Awaitable[T]]) -> T:
     database = None
     if url is None:
-        try:
-            settings = RegistrySettings()
-        except ValueError as exc:  # pydantic's ValidationError; its message holds no input values here
-            raise ConfigError(str(exc).splitlines()[0], key="plugins.registry") from None
+        # The app's own rules: environment, .env, then the YAML file's plugins.registry section.
+        settings = load_plugin_settings(RegistrySettings, "registry", load_settings(config_file))
+        assert isinstance(settings, RegistrySettings)
         url, database = settings.store_url, settings.mongodb_database
 
     async def run() -> T:
@@ -53,6 +54,9 @@ def _ago(epoch: float) -> str:
 
 
 url_option = click.option("--url", help="Registry store URL [default: the PLUGWORK_REGISTRY_URL setting].")
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="YAML config file (plugins.registry)."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -63,10 +67,11 @@ def registry_cli() -> None:
 
 @registry_cli.command("list")
 @url_option
+@config_option
 @json_option
-def list_services(url: str | None, as_json: bool) -> None:
+def list_services(url: str | None, config_file: str | None, as_json: bool) -> None:
     """Every service with live instances, its versions and instance count."""
-    instances: list[Instance] = _read(url, lambda store: store.instances())
+    instances: list[Instance] = _read(url, config_file, lambda store: store.instances())
     listing = fleet_listing(instances)
     if as_json:
         _echo_json(listing)
@@ -84,10 +89,11 @@ def list_services(url: str | None, as_json: bool) -> None:
 @registry_cli.command("show")
 @click.argument("service")
 @url_option
+@config_option
 @json_option
-def show_service(service: str, url: str | None, as_json: bool) -> None:
+def show_service(service: str, url: str | None, config_file: str | None, as_json: bool) -> None:
     """The live instances of SERVICE: address, transports, health, last heartbeat."""
-    instances: list[Instance] = _read(url, lambda store: store.instances(service))
+    instances: list[Instance] = _read(url, config_file, lambda store: store.instances(service))
     if as_json:
         _echo_json([instance_entry(i) for i in instances])
         return
@@ -110,10 +116,13 @@ def show_service(service: str, url: str | None, as_json: bool) -> None:
 @click.argument("service")
 @click.option("--version", "version", help="Only this service version.")
 @url_option
+@config_option
 @json_option
-def show_schemas(service: str, version: str | None, url: str | None, as_json: bool) -> None:
+def show_schemas(
+    service: str, version: str | None, url: str | None, config_file: str | None, as_json: bool
+) -> None:
     """The action schemas SERVICE published, newest version first."""
-    records = _read(url, lambda store: store.schemas(service, version))
+    records = _read(url, config_file, lambda store: store.schemas(service, version))
     if as_json:
         _echo_json([schema_entry(r) for r in records])
         return
