@@ -71,6 +71,11 @@ class Service:
     autostart: bool = True
     health: HealthRegistry
 
+    def __init__(self, name: str | None = None) -> None:
+        # Processpype-style services pass their name up: ``super().__init__(name or "my_service")``.
+        if name:
+            self.name = name
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
