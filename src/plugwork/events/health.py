@@ -121,6 +121,12 @@ class HealthCheck:
     def names(self) -> list[str]:
         return list(self._checks)
 
+    def is_liveness(self, name: str) -> bool:
+        return self._checks[name].liveness
+
+    def is_readiness(self, name: str) -> bool:
+        return self._checks[name].readiness
+
     # --------------------------------------------------------------------------------------------- sync
     def check(self) -> HealthReport:
         """Run every check."""

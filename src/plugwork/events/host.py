@@ -210,6 +210,13 @@ class ModuleHost:
             raise _exception(event, outcome, ctx)
         return outcome
 
+    async def invoke(
+        self, name: str, payload: bytes | Mapping[str, Any], context: Context | None = None
+    ) -> Outcome:
+        """Run the event type named ``name`` on a raw payload (validated into its input, a new event built):
+        what the HTTP routes call. Never raises; returns the outcome, whose output is the event's output."""
+        return await self._dispatcher_for(name).dispatch(Invocation(name, payload, context or Context()))
+
     def handle(self, event: Event[Any, Any], timeout: float | None = None) -> Outcome:
         """:meth:`handle_async` for sync code; waits at most ``timeout`` (default: the config's + 5 s)."""
         loop = self._target_loop()
