@@ -47,7 +47,9 @@ class RateLimiter(RateLimit):
         return self.bucket.try_acquire()
 
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
-        if self.block and not self.bucket.try_acquire():
+        if not self.block:
+            return await super().__call__(invocation, call_next)
+        if not self.bucket.try_acquire():
             loop = asyncio.get_running_loop()
             limit = loop.time() + self.max_wait
             deadline = invocation.context.deadline
@@ -58,8 +60,7 @@ class RateLimiter(RateLimit):
                 if loop.time() + wait > limit:
                     return _limited(invocation, wait)
                 await asyncio.sleep(wait)
-            return await call_next(invocation)
-        return await super().__call__(invocation, call_next)
+        return await call_next(invocation)
 
 
 def _limited(invocation: Invocation, wait: float) -> Outcome:
