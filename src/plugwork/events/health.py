@@ -186,8 +186,12 @@ class HealthCheck:
 
     def register_with(self, registry: HealthRegistry) -> None:
         """Feed these checks to a Plugwork health registry (readiness checks gate ``/health/ready``)."""
-        for name, registered in self._checks.items():
-            registry.register(name, self._probe(name), required=registered.readiness)
+        for name, probe, readiness in self.probes():
+            registry.register(name, probe, required=readiness)
+
+    def probes(self) -> list[tuple[str, Callable[[], Awaitable[tuple[Color, dict[str, Any]]]], bool]]:
+        """Each check as a Plugwork health check: ``(name, async probe, is a readiness check)``."""
+        return [(name, self._probe(name), c.readiness) for name, c in self._checks.items()]
 
     def _probe(self, name: str) -> Callable[[], Awaitable[tuple[Color, dict[str, Any]]]]:
         async def probe() -> tuple[Color, dict[str, Any]]:

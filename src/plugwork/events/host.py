@@ -253,9 +253,9 @@ class ModuleHost:
         self._app = app
         for spec in self._specs.values():
             app.add_action(spec)
-        from .plugin import attach_plugin
+        from .plugin import EventsPlugin
 
-        attach_plugin(self, app)
+        app.add_plugin(EventsPlugin(self))
         return app
 
     def bind_app_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:

@@ -1,8 +1,8 @@
-"""How an attached host lives inside an App: a service that follows the App's lifecycle.
+"""How an attached host lives inside an App: a plugin following the App's starts and stops.
 
-At start it points ``host.handle`` (sync callers) at the App's event loop and feeds the host's
-:class:`~plugwork.events.health.HealthCheck` checks to the App's health registry; the host is injectable by
-type (``host: ModuleHost`` in an action or service).
+At each start it makes the host injectable (``host: ModuleHost`` in an action or service), feeds the
+host's :class:`~plugwork.events.health.HealthCheck` checks to the App's health registry, and points
+``host.handle`` (sync callers) at the App's event loop, so that events run on the App's dispatcher.
 """
 
 from __future__ import annotations
@@ -10,48 +10,36 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..observability.health import HealthStatus
-from ..services import Service
+from ..plugins import AppInit, Background, Component, Plugin
 
 if TYPE_CHECKING:
     from ..app import App
     from .host import ModuleHost
 
 
-class ModuleHostService(Service):
-    """The attached :class:`ModuleHost` as a service of the App."""
+class EventsPlugin(Plugin):
+    """The attached :class:`ModuleHost`'s part in an App (added by :meth:`ModuleHost.attach`)."""
 
-    name = "module_host"
-    required = False
+    name = "events"
 
-    def __init__(self, host: ModuleHost) -> None:
-        super().__init__()
+    def __init__(self, host: ModuleHost, **overrides: Any) -> None:
+        super().__init__(**overrides)
         self.host = host
 
-    async def start(self) -> None:
-        self.host.bind_app_loop(asyncio.get_running_loop())
+    def on_app_init(self, init: AppInit) -> None:
+        from .host import ModuleHost
+
+        init.provide(ModuleHost, self.host)
         checks = self.host.health
         if checks is not None:
-            checks.register_with(self.health)
+            for name, probe, readiness in checks.probes():
+                init.add_health_check(name, probe, required=readiness)
 
-    async def stop(self) -> None:
-        self.host.bind_app_loop(None)
-        checks = self.host.health
-        if checks is not None:
-            for name in checks.names:
-                self.health.unregister(name)
+    async def start(self, app: App) -> Component | None:
+        host = self.host
+        host.bind_app_loop(asyncio.get_running_loop())
 
-    def health_check(self) -> Any:
-        status, details = super().health_check()  # type: ignore[misc]
-        return status, {**details, "modules": len(self.host.modules), "events": len(self.host.event_types)}
+        async def unbind() -> None:
+            host.bind_app_loop(None)
 
-
-def attach_plugin(host: ModuleHost, app: App) -> None:
-    """Add the host's service to ``app`` and make the host injectable."""
-    from .host import ModuleHost as HostType
-
-    app.add_service(ModuleHostService(host))
-    app.provide(HostType, host)
-
-
-__all__ = ["HealthStatus", "ModuleHostService", "attach_plugin"]
+        return Background("events", None, stop=unbind)

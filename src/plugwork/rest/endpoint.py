@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..actions import Action
+from ..carriers import MAX_CORRELATION_ID, Carriers
 from ..context import Context, new_correlation_id
 from ..dispatch import ErrorInfo, Outcome
-from ..errors import ErrorCode
+from ..errors import ActionError, ErrorCode
 from .conventions import RestRoute
 
 Dispatch = Callable[[str, dict[str, Any], Context], Awaitable[Outcome]]
@@ -49,13 +50,19 @@ def correlation_id(request: Request) -> str:
     """The request's correlation id: set by a tracing middleware, sent by the client, or a new one."""
     state = request.scope.get("state") or {}
     given = state.get("correlation_id") or request.headers.get("x-correlation-id")
-    return given[:128] if given else new_correlation_id()
+    return given[:MAX_CORRELATION_ID] if given else new_correlation_id()
 
 
 def rest_endpoint(
-    route: RestRoute, spec: Action, dispatch: Dispatch, *, max_body_bytes: int = DEFAULT_MAX_BODY
+    route: RestRoute,
+    spec: Action,
+    dispatch: Dispatch,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    carriers: Carriers | None = None,
 ) -> Endpoint:
-    """The Starlette endpoint serving ``spec`` at ``route``."""
+    """The Starlette endpoint serving ``spec`` at ``route`` (``carriers``: the app's, to read the context
+    the request carries)."""
     lists = list_fields(spec)
     name = spec.name
     has_body = route.has_body
@@ -67,6 +74,11 @@ def rest_endpoint(
         except _Refused as exc:
             return reply(Outcome.failure(exc.code, exc.message), cid)
         ctx = Context(cid, "http", request_id=cid)
+        if carriers is not None and not carriers.only_correlation:
+            try:
+                carriers.extract(carriers.select(request.headers.items()), ctx)
+            except ActionError as exc:
+                return reply(Outcome.from_exception(exc), cid)
         return reply(await dispatch(name, payload, ctx), cid)
 
     endpoint.__name__ = f"rest_{name}"
