@@ -41,7 +41,9 @@ def service_routes(service: Service) -> list[BaseRoute]:
         return list(router)
     routes = getattr(router, "routes", None)
     if routes is None:
-        raise TypeError(f"service {service.name!r}: router must be a Starlette/FastAPI router or a route list")
+        raise TypeError(
+            f"service {service.name!r}: router must be a Starlette/FastAPI router or a route list"
+        )
     return list(routes)
 
 

@@ -117,7 +117,9 @@ class UserModule(Module):
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, CreateUser):
-            user = UserOut(user_id=max(self.users, default=0) + 1, name=event.input.name, email=event.input.email)
+            user = UserOut(
+                user_id=max(self.users, default=0) + 1, name=event.input.name, email=event.input.email
+            )
             self.users[user.user_id] = user
             event.output = user
         elif isinstance(event, GetUser):

@@ -54,7 +54,11 @@ async def test_events_are_actions_with_json_schema() -> None:
         catalog = {entry["name"]: entry for entry in (await client.http.get("/actions")).json()}
         assert {"CreateUser", "GetUser", "myapp.greet", "InternalSyncEvent"} <= set(catalog)
         greet = catalog["myapp.greet"]
-        assert greet["input_schema"]["properties"]["name"] == {"default": "World", "title": "Name", "type": "string"}
+        assert greet["input_schema"]["properties"]["name"] == {
+            "default": "World",
+            "title": "Name",
+            "type": "string",
+        }
         assert greet["output_schema"]["properties"]["message"]["type"] == "string"
         assert catalog["GetUser"]["description"] == "Fetch one user by id."
 
@@ -89,7 +93,13 @@ async def test_events_as_durable_jobs() -> None:
         ("POST", "/users", {"name": "Grace"}, 200, {"user_id": 2, "name": "Grace", "email": ""}),
         ("GET", "/users/1", None, 200, {"user_id": 1, "name": "Ada", "email": "ada@example.com"}),
         ("GET", "/users?limit=1&tags=a&tags=b", None, 200, None),
-        ("PUT", "/users/1", {"name": "Lovelace"}, 200, {"user_id": 1, "name": "Lovelace", "email": "ada@example.com"}),
+        (
+            "PUT",
+            "/users/1",
+            {"name": "Lovelace"},
+            200,
+            {"user_id": 1, "name": "Lovelace", "email": "ada@example.com"},
+        ),
         ("DELETE", "/users/1", None, 200, {"deleted": True}),
         ("POST", "/users/search", {"query": "AD"}, 200, None),
         ("GET", "/users/99", None, 404, None),
@@ -124,7 +134,9 @@ async def test_convention_routes(method: str, path: str, body: Any, status: int,
         ("POST", "/users/search", {}, "query"),
     ],
 )
-async def test_path_query_and_body_errors_are_the_same_422(method: str, path: str, body: Any, field: str) -> None:
+async def test_path_query_and_body_errors_are_the_same_422(
+    method: str, path: str, body: Any, field: str
+) -> None:
     app, _host, _ = users_app()
     async with TestClient(app, **OFFLINE) as client:
         response = await client.http.request(method, path, json=body)

@@ -89,7 +89,10 @@ def test_check_helpers_sample() -> None:
         health.add_check(
             "disk",
             create_callable_check(
-                "disk", lambda: get_disk_usage() < 90, healthy_message="Disk OK", unhealthy_message="Disk full"
+                "disk",
+                lambda: get_disk_usage() < 90,
+                healthy_message="Disk OK",
+                unhealthy_message="Disk full",
             ),
         )
         report = health.check()
@@ -132,7 +135,10 @@ def test_check_results_and_async_probe() -> None:
     health.add_check("raises", lambda: 1 / 0)
     report = asyncio.run(health.check_async())
     by_name = {c.name: c for c in report.checks}
-    assert by_name["raises"].status is HealthStatus.UNHEALTHY and "ZeroDivisionError" in by_name["raises"].message
+    assert (
+        by_name["raises"].status is HealthStatus.UNHEALTHY
+        and "ZeroDivisionError" in by_name["raises"].message
+    )
     assert report.status is HealthStatus.UNHEALTHY
     assert report.to_dict()["checks"][0]["status"] == "degraded"
 

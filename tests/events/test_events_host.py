@@ -125,7 +125,9 @@ async def test_failure_outcome_dlq_and_on_error_without_propagation() -> None:
     dlq = DeadLetterQueue(max_size=10)
     errors = []
     host = ModuleHost(
-        ModuleHostConfig(propagate_exceptions=False, dead_letter_queue=dlq, on_error=lambda e, ev: errors.append(e))
+        ModuleHostConfig(
+            propagate_exceptions=False, dead_letter_queue=dlq, on_error=lambda e, ev: errors.append(e)
+        )
     )
     host.register(make_module("bad", fails=True))
     event = Ping(In(n=1))
@@ -188,7 +190,9 @@ async def test_retry_policy_retries_failures_and_counts_them() -> None:
             event.output = Out(by="flaky", n=len(calls))
             event.handled = True
 
-    host = ModuleHost(ModuleHostConfig(retry_policy=RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.002)))
+    host = ModuleHost(
+        ModuleHostConfig(retry_policy=RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.002))
+    )
     host.register(Flaky())
     outcome = await host.handle_async(Ping(In(n=1)))
     assert outcome.ok and outcome.output.n == 3
@@ -209,7 +213,9 @@ async def test_rate_limiter_refuses_or_blocks() -> None:
     blocking.register(make_module("m", is_async=True))
     results = [await blocking.handle_async(Ping(In(n=i))) for i in range(3)]
     assert all(r.ok for r in results) and blocking.metrics.events_rate_limited == 0
-    never = ModuleHost(ModuleHostConfig(rate_limiter=RateLimiter(rate=0.001, burst=1, block=True, max_wait=0.01)))
+    never = ModuleHost(
+        ModuleHostConfig(rate_limiter=RateLimiter(rate=0.001, burst=1, block=True, max_wait=0.01))
+    )
     never.register(make_module("m", is_async=True))
     await never.handle_async(Ping(In(n=1)))
     with pytest.raises(RateLimitExceeded):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugboard"))
 
-from seed_greeter import GreeterModule, GreetEvent  # noqa: E402
-from test_consumer_hub_e2e import deployment, green, serving, until  # noqa: E402
+from seed_greeter import GreeterModule, GreetEvent
+from test_consumer_hub_e2e import deployment, green, serving, until
 
-from core_helpers import OFFLINE  # noqa: E402
-from plugwork import App  # noqa: E402
-from plugwork.events import ModuleHost  # noqa: E402
-from plugwork.plugboard.consumer import PlugboardConsumer  # noqa: E402
+from core_helpers import OFFLINE
+from plugwork import App
+from plugwork.events import ModuleHost
+from plugwork.plugboard.consumer import PlugboardConsumer
 
 
 async def test_an_event_served_through_plugboard(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 from fastapi.testclient import TestClient
 from seed_greeter import GreeterModule, GreetEvent, GreetInput, GreetOutput
 from seed_users import CreateUser, GetUser, InternalSyncEvent, ListUsers, SearchUsers, UserModule
@@ -14,7 +13,6 @@ from plugwork.events import Event, EventInput, EventOutput, Module, ModuleHost, 
 
 def test_module_router_sample() -> None:
     from fastapi import FastAPI
-
     from plugwork.events import ModuleHost
     from plugwork.events.api import ModuleRouter, register_error_handlers
 
@@ -49,7 +47,6 @@ def test_module_router_sample() -> None:
 
 def test_custom_endpoints_sample() -> None:
     from fastapi import FastAPI
-
     from plugwork.events.api import ModuleRouter
 
     host = ModuleHost()
@@ -92,7 +89,6 @@ class GetProductOutput(EventOutput):
 
 def test_complete_api_example() -> None:
     from fastapi import FastAPI
-
     from plugwork.events import Event, Module, ModuleHost, module
     from plugwork.events.api import ModuleRouter, register_error_handlers
 
@@ -170,7 +166,6 @@ class CalculatorModule(Module):
 
 def test_pymodules_api_basic_setup() -> None:
     from fastapi import FastAPI
-
     from plugwork.events import ModuleHost
     from plugwork.events.fastapi import PyModulesAPI
 
@@ -191,8 +186,7 @@ def test_pymodules_api_basic_setup() -> None:
 
 def test_pymodules_api_complete_example() -> None:
     from fastapi import FastAPI
-
-    from plugwork.events import ModuleHost, ModuleHostConfig
+    from plugwork.events import ModuleHost
     from plugwork.events.fastapi import PyModulesAPI
     from plugwork.events.resilience import CircuitBreaker, RateLimiter
 
@@ -233,11 +227,11 @@ def test_pymodules_api_complete_example() -> None:
 
 
 def test_migration_guide_before_and_after() -> None:
-    from fastapi import FastAPI
+    from seed_users import CreateUserInput, UserOut
 
+    from fastapi import FastAPI
     from plugwork.events.api import ModuleRouter, register_error_handlers
     from plugwork.events.fastapi import PyModulesAPI
-    from seed_users import CreateUserInput, UserOut
 
     host = ModuleHost()
     host.register(UserModule())

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from core_helpers import OFFLINE
+from fastapi import FastAPI
 from plugwork import App, Service, ServiceState, action
 from plugwork.fastapi import action_router, lifespan, mount_app, register_error_handlers, rest_router
 
@@ -69,7 +69,9 @@ def test_mount_a_whole_plugwork_app_with_its_lifespan() -> None:
         assert plugwork.ready and events == ["fastapi up"]
         clock = plugwork.get(Clock)
         assert clock.state is ServiceState.RUNNING
-        assert client.post("/plugwork/actions/greet", json={"name": "Ada"}).json() == {"message": "Hello, Ada!"}
+        assert client.post("/plugwork/actions/greet", json={"name": "Ada"}).json() == {
+            "message": "Hello, Ada!"
+        }
         assert client.get("/plugwork/health").status_code == 200
         assert [a["name"] for a in client.get("/plugwork/actions").json()] == ["get_user", "greet"]
         assert client.get("/legacy").json() == {"legacy": "yes"}
@@ -90,7 +92,9 @@ def test_a_typed_router_per_action() -> None:
         schema = client.get("/openapi.json").json()
     op = schema["paths"]["/rpc/greet"]["post"]
     assert op["summary"] == "Say hello."
-    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/GreetIn"}
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/GreetIn"
+    }
     assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/GreetOut"
     }

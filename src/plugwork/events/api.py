@@ -1,4 +1,7 @@
-"""``pymodules.api`` → ``plugwork.events.api``: convention REST routes on FastAPI (needs the ``fastapi`` extra)."""
+"""``pymodules.api`` → ``plugwork.events.api``: convention REST routes on FastAPI.
+
+Needs the ``fastapi`` extra.
+"""
 
 from ..fastapi.errors import register_error_handlers
 from ..fastapi.routers import ModuleRouter

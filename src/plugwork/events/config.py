@@ -63,7 +63,9 @@ class ModuleHostConfig:
                 (ENV_PREFIX + str(err["loc"][0]).upper(), err["msg"]) for err in exc.errors(include_url=False)
             ]
             message = "; ".join(f"{key}: {msg}" for key, msg in problems[1:])
-            raise ConfigError(problems[0][1] + (f"; {message}" if message else ""), key=problems[0][0]) from None
+            raise ConfigError(
+                problems[0][1] + (f"; {message}" if message else ""), key=problems[0][0]
+            ) from None
         burst = values.rate_limit_burst
         kwargs: dict[str, Any] = {
             "max_workers": values.max_workers,

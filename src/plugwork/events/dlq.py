@@ -110,6 +110,7 @@ class DeadLetterQueue:
         """:meth:`reprocess` with an async handler (e.g. ``host.handle_async``)."""
         ok = failed = 0
         for entry in self._take():
+            error: BaseException | str | None
             try:
                 error = _error_of(await handler(entry.event))
             except Exception as exc:

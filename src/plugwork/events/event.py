@@ -97,7 +97,7 @@ def input_model(kind: Any) -> type[BaseModel]:
             fields[f.name] = (hints.get(f.name, Any), _factory_default(f.default_factory))
         else:
             fields[f.name] = (hints.get(f.name, Any), ...)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         kind.__name__,
         __config__=ConfigDict(from_attributes=True),
         __doc__=kind.__doc__ or "",
@@ -124,5 +124,3 @@ def to_input(kind: Any, model: BaseModel) -> Any:
 def output_type(kind: Any) -> Any:
     """The output annotation the catalog and OpenAPI show (``None`` for the untyped base)."""
     return None if kind is EventOutput else kind
-
-

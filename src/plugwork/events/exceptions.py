@@ -32,9 +32,8 @@ class EventHandlingError(EventError):
 
     def __init__(self, event: Event[Any, Any], module: Module | None, original_error: BaseException) -> None:
         who = module.metadata.name if module is not None else "?"
-        super().__init__(
-            f"module {who!r} failed on event {event.name!r}: {type(original_error).__name__}: {original_error}"
-        )
+        reason = f"{type(original_error).__name__}: {original_error}"
+        super().__init__(f"module {who!r} failed on event {event.name!r}: {reason}")
         self.event = event
         self.module = module
         self.original_error = original_error

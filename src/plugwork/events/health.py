@@ -297,12 +297,14 @@ def create_http_check(
     def check() -> CheckResult:
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(url, timeout=timeout) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code
         except OSError as exc:
-            return CheckResult(name, HealthStatus.UNHEALTHY, f"unreachable: {type(exc).__name__}", _ms(started))
+            return CheckResult(
+                name, HealthStatus.UNHEALTHY, f"unreachable: {type(exc).__name__}", _ms(started)
+            )
         ok = status == expected_status
         return CheckResult(name, _from_bool(ok), f"HTTP {status}", _ms(started), {"status_code": status})
 

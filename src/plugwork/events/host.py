@@ -225,7 +225,9 @@ class ModuleHost:
         except RuntimeError:
             running = None
         if running is loop:
-            raise RuntimeError("host.handle() would block its own event loop: use `await host.handle_async()`")
+            raise RuntimeError(
+                "host.handle() would block its own event loop: use `await host.handle_async()`"
+            )
         future = asyncio.run_coroutine_threadsafe(self.handle_async(event), loop)
         try:
             return future.result(timeout if timeout is not None else self.config.timeout + 5.0)

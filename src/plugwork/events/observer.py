@@ -82,4 +82,6 @@ class EventObserver:
             try:
                 on_error(error if isinstance(error, BaseException) else RuntimeError(error), event)
             except Exception as exc:
-                log.error("on_error callback failed", event=event.name, error=f"{type(exc).__name__}: {exc}")
+                log.error(
+                    "on_error callback failed", event_name=event.name, error=f"{type(exc).__name__}: {exc}"
+                )

@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 from ..dispatch import CallNext, Invocation, Outcome
 from ..errors import ErrorCode
 from ..middleware import CircuitBreaker as _CircuitBreaker
-from ..middleware import CircuitState
+from ..middleware import CircuitState, RateLimit, Retry
 from ..middleware import Fallback as _Fallback
-from ..middleware import RateLimit, Retry
 from ..observability.logging import get_logger
 from .dlq import DeadLetterEntry, DeadLetterQueue
 from .exceptions import CircuitBreakerOpen, RateLimitExceeded

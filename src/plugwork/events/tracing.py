@@ -111,7 +111,9 @@ class Tracer:
         self.export_func = export_func
 
     @contextlib.contextmanager
-    def trace(self, name: str, correlation_id: str | None = None, **attributes: Any) -> Iterator[TraceContext]:
+    def trace(
+        self, name: str, correlation_id: str | None = None, **attributes: Any
+    ) -> Iterator[TraceContext]:
         """A trace named ``name``; ``correlation_id`` defaults to a fresh one."""
         ctx = TraceContext(name, correlation_id or new_correlation_id(), self.service_name)
         ctx.root.attributes.update(attributes)

@@ -109,7 +109,9 @@ def _typed_endpoint(app: App, spec: Action) -> Callable[..., Any]:
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=spec.input_model),
+            inspect.Parameter(
+                "payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=spec.input_model
+            ),
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
         ],
         return_annotation=Response,

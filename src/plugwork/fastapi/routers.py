@@ -36,9 +36,7 @@ def add_route(
         summary=route.summary,
         tags=list(route.tags) or None,
         operation_id=operation["operationId"],
-        openapi_extra={
-            k: v for k, v in operation.items() if k in ("parameters", "requestBody", "responses")
-        },
+        openapi_extra={k: v for k, v in operation.items() if k in ("parameters", "requestBody", "responses")},
     )
 
 

@@ -62,7 +62,10 @@ def rest_operation(route: RestRoute, spec: Action, components: dict[str, Any]) -
             },
             "400": {"description": "Malformed JSON", "content": _ERROR},
             "404": {"description": "Not found", "content": _ERROR},
-            "422": {"description": "Invalid input (path, query or body), with the field errors", "content": _ERROR},
+            "422": {
+                "description": "Invalid input (path, query or body), with the field errors",
+                "content": _ERROR,
+            },
             "500": {"description": "Internal error", "content": _ERROR},
         },
     }
