@@ -26,8 +26,10 @@ class ModuleHostConfig:
     ``max_workers`` bounds the thread pool that runs sync module handlers (and ``max_pending`` the handlers
     waiting for it: beyond, an event answers ``UNAVAILABLE``). ``propagate_exceptions`` makes
     ``host.handle``/``handle_async`` raise (:class:`EventHandlingError` for a module failure) instead of
-    returning the error outcome. ``timeout`` bounds each event (seconds). ``log_level``, when set, configures
-    Plugwork's logging at that level when the host is created.
+    returning the error outcome. ``timeout`` bounds each event (seconds; None, the default, leaves events
+    unbounded like actions, within an App its ``action_timeout_seconds``); the sync ``host.handle`` always
+    waits at most ``timeout`` (or ``sync_wait`` when None). ``log_level``, when set, configures Plugwork's
+    logging at that level when the host is created.
     """
 
     max_workers: int = 4
@@ -39,13 +41,16 @@ class ModuleHostConfig:
     retry_policy: RetryPolicy | None = None
     dead_letter_queue: DeadLetterQueue | None = None
     on_error: Callable[[BaseException, Event[Any, Any]], Any] | None = None
-    timeout: float = 30.0
+    timeout: float | None = None
+    sync_wait: float = 60.0
     max_pending: int = 1000
     log_level: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_workers < 1 or self.max_pending < 0 or self.timeout <= 0:
-            raise ValueError("max_workers must be >= 1, max_pending >= 0 and timeout > 0")
+        if self.max_workers < 1 or self.max_pending < 0 or self.sync_wait <= 0:
+            raise ValueError("max_workers must be >= 1, max_pending >= 0 and sync_wait > 0")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError("timeout must be > 0 (or None)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ModuleHostConfig:
@@ -96,7 +101,7 @@ class _EnvConfig(BaseModel):
     log_level: str | None = Field(None, pattern=r"(?i)^(debug|info|warning|error|critical)$")
     enable_metrics: bool = True
     enable_tracing: bool = True
-    timeout: float = Field(30.0, gt=0)
+    timeout: float | None = Field(None, gt=0)
     rate_limit: float | None = Field(None, gt=0)
     rate_limit_burst: float | None = Field(None, gt=0)
     circuit_breaker_threshold: int | None = Field(None, ge=1)

@@ -62,7 +62,10 @@ class ModuleHost:
         chain: list[Middleware] = [EventObserver(config, self.metrics)]
         chain += [mw for mw in (config.rate_limiter, config.circuit_breaker, config.retry_policy) if mw]
         self.middleware: tuple[Middleware, ...] = tuple(chain)
+        self._retries = config.retry_policy is not None
+        self._trace = config.enable_tracing
         self._modules: tuple[Module, ...] = ()
+        self._chain: tuple[tuple[Module, bool], ...] = ()  # each module, and whether its handle is async
         self._events: dict[str, type[Event[Any, Any]]] = {}
         self._specs: dict[str, Action] = {}
         self._dispatcher: Dispatcher | None = None
@@ -88,6 +91,7 @@ class ModuleHost:
             if any(m.metadata.name == name for m in self._modules):
                 raise ModuleRegistrationError(f"a module named {name!r} is already registered")
             self._modules = (*self._modules, module)
+            self._chain = tuple((m, is_async_handler(m)) for m in self._modules)
             self.metrics.modules_registered = len(self._modules)
         module.on_load(self)
         return module
@@ -99,6 +103,7 @@ class ModuleHost:
             if found is None:
                 raise KeyError(name)
             self._modules = tuple(m for m in self._modules if m is not found)
+            self._chain = tuple((m, is_async_handler(m)) for m in self._modules)
             self.metrics.modules_registered = len(self._modules)
         found.on_unload(self)
         return found
@@ -136,14 +141,15 @@ class ModuleHost:
     async def run_modules(self, event: Event[Any, Any], ctx: Context) -> None:
         """The handler of every event action: offer the event to each module until one handles it."""
         extras = ctx.extras
-        extras[ATTEMPTS_KEY] = extras.get(ATTEMPTS_KEY, 0) + 1
-        if self.config.enable_tracing:
+        if self._retries:  # attempts are counted only where there can be more than one
+            extras[ATTEMPTS_KEY] = extras.get(ATTEMPTS_KEY, 0) + 1
+        if self._trace:
             event.meta.setdefault("correlation_id", ctx.correlation_id)
-        for mod in self._modules:
+        for mod, is_async in self._chain:
             try:
                 if not mod.can_handle(event):
                     continue
-                if is_async_handler(mod):
+                if is_async:
                     await mod.handle(event)
                 else:
                     await self._in_pool(mod, event)
@@ -218,7 +224,8 @@ class ModuleHost:
         return await self._dispatcher_for(name).dispatch(Invocation(name, payload, context or Context()))
 
     def handle(self, event: Event[Any, Any], timeout: float | None = None) -> Outcome:
-        """:meth:`handle_async` for sync code; waits at most ``timeout`` (default: the config's + 5 s)."""
+        """:meth:`handle_async` for sync code; waits at most ``timeout`` (default: the config's ``timeout``,
+        else its ``sync_wait``), then cancels the event and raises a ``TIMEOUT`` ActionError."""
         loop = self._target_loop()
         try:
             running = asyncio.get_running_loop()
@@ -230,7 +237,8 @@ class ModuleHost:
             )
         future = asyncio.run_coroutine_threadsafe(self.handle_async(event), loop)
         try:
-            return future.result(timeout if timeout is not None else self.config.timeout + 5.0)
+            wait = timeout if timeout is not None else self.config.timeout or self.config.sync_wait
+            return future.result(wait)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise ActionError(f"event {event.name!r} timed out", code=ErrorCode.TIMEOUT) from None

@@ -27,11 +27,13 @@ class EventObserver:
         self.config = config
         self.metrics = metrics
         self.count = config.enable_metrics
+        self.trace = config.enable_tracing
+        self.retries = config.retry_policy is not None
 
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
         if self.count:
             self.metrics.events_dispatched += 1
-        tracer = get_tracer() if self.config.enable_tracing else None
+        tracer = get_tracer() if self.trace else None
         if tracer is not None and tracer.export_func is not None:
             with tracer.trace(invocation.action, invocation.context.correlation_id) as trace:
                 outcome = await call_next(invocation)
@@ -41,7 +43,8 @@ class EventObserver:
         if outcome.error is None:
             if self.count:
                 self.metrics.events_handled += 1
-                self._count_retries(invocation)
+                if self.retries:
+                    self._count_retries(invocation)
             return outcome
         self._failed(invocation, outcome)
         return outcome

@@ -1,12 +1,9 @@
-"""The one import of FastAPI (the ``fastapi`` extra)."""
+"""The one import of FastAPI (the ``fastapi`` extra): a missing package says what to install."""
 
 from __future__ import annotations
 
-try:
-    import fastapi
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    if exc.name != "fastapi":
-        raise
-    raise ImportError("fastapi is not installed: pip install 'plugwork[fastapi]'") from None
+from ..extras import require
+
+fastapi = require("fastapi", extra="fastapi")
 
 __all__ = ["fastapi"]
