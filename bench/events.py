@@ -24,11 +24,10 @@ from pathlib import Path
 # bench/queue.py would shadow the standard library's queue (used by the thread pools): import it first.
 _BENCH = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if p != _BENCH]
-import queue  # noqa: E402, F401
-
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import concurrent.futures  # noqa: E402
+import queue  # noqa: E402, F401
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
