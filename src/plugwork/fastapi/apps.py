@@ -75,7 +75,7 @@ def action_router(app: App, *, prefix: str = "", tags: list[str] | None = None) 
     action then runs through Plugwork's dispatcher (middleware, metrics, logging). The Plugwork app must be
     running (start it with :func:`lifespan`); until then the routes answer 503.
     """
-    router = fastapi.APIRouter(prefix=prefix)
+    router: APIRouter = fastapi.APIRouter(prefix=prefix)
     for spec in sorted(app.actions.values(), key=lambda s: s.name):
         out = spec.output_type
         typed_out = out if out not in (Any, None) and not _is_response(out) else None

@@ -91,7 +91,7 @@ class ModuleRouter:
 
     def build(self) -> APIRouter:
         """A FastAPI ``APIRouter`` with one route per registered event."""
-        router = fastapi.APIRouter()
+        router: APIRouter = fastapi.APIRouter()
         for route, spec in self._routes.values():
             add_route(router, route, spec, self.host.invoke, self.components, self.max_body_bytes)
         return router
@@ -107,7 +107,7 @@ def rest_router(app: App, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> APIRoute
 
     The Plugwork app must be running when requests arrive (see :func:`plugwork.fastapi.lifespan`).
     """
-    router = fastapi.APIRouter()
+    router: APIRouter = fastapi.APIRouter()
     components: dict[str, Any] = {}
     for route, spec in rest_routes(app.actions):
         add_route(router, route, spec, app_dispatch(app), components, max_body_bytes)
