@@ -138,6 +138,10 @@ class ServiceRoutesPlugin(Plugin):
 
     name = "service_routes"
 
+    def enabled(self, app: App) -> bool:
+        # A class's routes are known once it is built: take part when a registered service may have some.
+        return any(isinstance(s, type) or service_routes(s) for s in app.registered_services)
+
     def asgi_middleware(self, app: App) -> Sequence[Callable[[ASGIApp], ASGIApp]]:
         services = app.container.services if app.container is not None else []
         if not any(service_routes(s) for s in services):
