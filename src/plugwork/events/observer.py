@@ -73,8 +73,10 @@ class EventObserver:
             m.events_unhandled += self.count
             return
         m.events_failed += self.count
-        if event is None:
-            return  # the input never became an event (invalid input over a transport): nothing to keep
+        if event is None or (failure is None and outcome.status < 500):
+            # Invalid input never became an event; a module's deliberate answer (Forbidden, NotFound...)
+            # would be the same on a second run: neither is dead-lettered.
+            return
         error: BaseException | str = failure[1] if failure is not None else outcome.error.message
         dlq = self.config.dead_letter_queue
         if dlq is not None:
