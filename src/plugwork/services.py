@@ -123,7 +123,7 @@ class Service:
 
     # Driven by the container ---------------------------------------------------------------------------
     def _configure(self, raw: dict[str, Any] | BaseModel | None) -> None:
-        model = self.config_model
+        model = self.config_model or _annotated_config(type(self))
         try:
             config = raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
         except ValidationError as exc:
@@ -166,6 +166,19 @@ class Service:
     def _failed(self, reason: str) -> ServiceError:
         self.set_error(reason)
         return ServiceError(self.name, reason)
+
+
+def _annotated_config(kind: type[Service]) -> type[BaseModel] | None:
+    """The model ``configure(self, config: Model)`` is annotated with (Processpype style), if any."""
+    if kind.configure is Service.configure:
+        return None
+    try:
+        hints = typing.get_type_hints(kind.configure)
+    except Exception:
+        return None
+    params = list(inspect.signature(kind.configure).parameters)[1:2]
+    hint = hints.get(params[0]) if params else None
+    return hint if isinstance(hint, type) and issubclass(hint, BaseModel) else None
 
 
 def _is_service_type(hint: Any) -> bool:

@@ -8,13 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from seed_service import BasicService, MyService
+from seed_service import BasicService, MyService, MyServiceConfig
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core_helpers import OFFLINE
 from plugwork import App as Application
-from plugwork import Service, ServiceError, ServiceState
+from plugwork import ConfigError, Service, ServiceError, ServiceState
 
 CONFIG = """
 services:
@@ -34,10 +34,23 @@ async def test_application_create_and_start(tmp_path: Path) -> None:
     await app.start()
     try:
         assert service.state is ServiceState.RUNNING
-        assert service._config == {"custom_field": "value", "port": 8080}
+        # configure() is annotated with MyServiceConfig: the section is validated into it
+        assert isinstance(service._config, MyServiceConfig)
+        assert (service._config.custom_field, service._config.port) == ("value", 8080)
     finally:
         await app.stop()
     assert service.state is ServiceState.STOPPED
+
+
+async def test_a_bad_section_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("services:\n  my_service:\n    port: not-a-port\n")
+    app = await Application.create(str(path))
+    app.configure(**OFFLINE)
+    app.register_service(MyService)
+    with pytest.raises(ConfigError) as info:
+        await app.start()
+    assert info.value.key in ("services.my_service.custom_field", "services.my_service.port")
 
 
 async def test_my_service() -> None:
@@ -70,7 +83,7 @@ async def test_error_handling_sample() -> None:
                 raise
 
     app = await Application.create()
-    app.configure(**OFFLINE)
+    app.configure(services={"failing": {"custom_field": "x"}}, **OFFLINE)
     service = app.register_service(Failing("failing"))
     with pytest.raises(ServiceError, match="port in use"):
         await app.start()
@@ -94,7 +107,10 @@ class Plain(Service):
 
 async def test_service_routes_while_running_and_stopped() -> None:
     app = Application("pp", services=[MyService(), Plain()]).configure(
-        management_api=True, management_token="test-token", **OFFLINE
+        management_api=True,
+        management_token="test-token",
+        services={"my_service": {"custom_field": "x"}},
+        **OFFLINE,
     )
     transport = httpx.ASGITransport(app=app.asgi)
     auth = {"Authorization": "Bearer test-token"}

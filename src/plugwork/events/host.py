@@ -273,14 +273,15 @@ class ModuleHost:
         self._app_loop = loop
 
     def close(self) -> None:
-        """Stop the host's loop thread and thread pool (waiting for running handlers)."""
+        """Stop the host's loop thread and thread pool (running handlers finish on their own: a thread
+        cannot be interrupted, and close() must not wait on one without bound)."""
         with self._lock:
             loop, self._loop = self._loop, None
             pool, self._pool = self._pool, None
         if loop is not None:
             loop.stop()
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> ModuleHost:
         return self
