@@ -363,3 +363,25 @@ async def test_raising_timeouts_as_action_errors() -> None:
         await host.handle_async(Ping(In(n=1)))
     assert info.value.code is ErrorCode.TIMEOUT
     host.close()
+
+
+def test_sync_handle_waits_a_bounded_time() -> None:
+    class Stuck(Module):
+        def can_handle(self, event: Event) -> bool:
+            return True
+
+        async def handle(self, event: Event) -> None:
+            await asyncio.sleep(10)
+
+    host = ModuleHost()
+    host.register(Stuck())
+    with pytest.raises(ActionError) as info:
+        host.handle(Ping(In(n=1)), timeout=0.05)
+    assert info.value.code is ErrorCode.TIMEOUT
+    timed = ModuleHost(ModuleHostConfig(timeout=0.05))
+    timed.register(Stuck())
+    with pytest.raises(ActionError) as info:
+        timed.handle(Ping(In(n=1)))  # the event's own deadline answers, within the sync wait
+    assert info.value.code is ErrorCode.TIMEOUT and "timed out" in info.value.message
+    host.close()
+    timed.close()

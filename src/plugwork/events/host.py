@@ -63,6 +63,7 @@ class ModuleHost:
         chain += [mw for mw in (config.rate_limiter, config.circuit_breaker, config.retry_policy) if mw]
         self.middleware: tuple[Middleware, ...] = tuple(chain)
         self._retries = config.retry_policy is not None
+        self._sync_wait = config.timeout + 1.0 if config.timeout else config.sync_wait
         self._trace = config.enable_tracing
         self._modules: tuple[Module, ...] = ()
         self._chain: tuple[tuple[Module, bool], ...] = ()  # each module, and whether its handle is async
@@ -224,8 +225,9 @@ class ModuleHost:
         return await self._dispatcher_for(name).dispatch(Invocation(name, payload, context or Context()))
 
     def handle(self, event: Event[Any, Any], timeout: float | None = None) -> Outcome:
-        """:meth:`handle_async` for sync code; waits at most ``timeout`` (default: the config's ``timeout``,
-        else its ``sync_wait``), then cancels the event and raises a ``TIMEOUT`` ActionError."""
+        """:meth:`handle_async` for sync code; waits at most ``timeout`` (default: a second more than the
+        config's ``timeout``, so the event's own TIMEOUT comes first, else ``sync_wait``), then cancels the
+        event and raises a ``TIMEOUT`` ActionError."""
         loop = self._target_loop()
         try:
             running = asyncio.get_running_loop()
@@ -237,8 +239,7 @@ class ModuleHost:
             )
         future = asyncio.run_coroutine_threadsafe(self.handle_async(event), loop)
         try:
-            wait = timeout if timeout is not None else self.config.timeout or self.config.sync_wait
-            return future.result(wait)
+            return future.result(timeout if timeout is not None else self._sync_wait)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise ActionError(f"event {event.name!r} timed out", code=ErrorCode.TIMEOUT) from None
