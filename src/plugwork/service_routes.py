@@ -54,6 +54,7 @@ class ServiceRoutes:
         self.app = app
         self.inner = inner
         self._routers: dict[int, _Served | None] = {}
+        self._generation = -1  # services are built anew at each start: the cache follows
 
     def _services(self) -> list[Service]:
         container = self.app.container
@@ -62,6 +63,9 @@ class ServiceRoutes:
         return [s for s in self.app.registered_services if isinstance(s, Service)]
 
     def _served(self, svc: Service) -> _Served | None:
+        if self._generation != self.app.generation:
+            self._routers.clear()
+            self._generation = self.app.generation
         key = id(svc)
         if key not in self._routers:
             self._routers[key] = _build(svc)

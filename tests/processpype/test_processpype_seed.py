@@ -132,3 +132,5 @@ async def test_service_routes_while_running_and_stopped() -> None:
         finally:
             await app.stop()
         assert (await client.get("/services/my_service/status")).status_code == 503
+        async with app:  # started again: the routes follow the new start
+            assert (await client.get("/services/plain/ping")).json() == {"pong": "running"}
