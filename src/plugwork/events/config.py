@@ -28,8 +28,8 @@ class ModuleHostConfig:
     ``host.handle``/``handle_async`` raise (:class:`EventHandlingError` for a module failure) instead of
     returning the error outcome. ``timeout`` bounds each event (seconds; None, the default, leaves events
     unbounded like actions, within an App its ``action_timeout_seconds``); the sync ``host.handle`` always
-    waits at most ``timeout`` + 1 s (``sync_wait`` when ``timeout`` is None). ``log_level``, when set, configures Plugwork's
-    logging at that level when the host is created.
+    waits at most ``timeout`` + 1 s (``sync_wait`` when ``timeout`` is None). ``log_level``, when set,
+    configures Plugwork's logging at that level when the host is created.
     """
 
     max_workers: int = 4

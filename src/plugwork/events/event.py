@@ -56,7 +56,7 @@ class Event(Generic[InT, OutT]):
         self.input: InT = input if input is not None else _default_input(type(self))
         self.output: OutT | None = None
         self.handled = False
-        self.meta: dict[str, Any] = dict(meta or {})
+        self.meta: dict[str, Any] = {} if meta is None else dict(meta)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} handled={self.handled}>"

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ..dispatch import CallNext, Invocation, Outcome
 from ..errors import ErrorCode
 from ..observability.logging import get_logger
+from . import tracing
 from .spec import ATTEMPTS_KEY, EVENT_KEY, FAILURE_KEY, UNHANDLED_KEY
-from .tracing import get_tracer
 
 if TYPE_CHECKING:
     from .config import ModuleHostConfig
@@ -33,7 +33,7 @@ class EventObserver:
     async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
         if self.count:
             self.metrics.events_dispatched += 1
-        tracer = get_tracer() if self.trace else None
+        tracer = tracing._tracer if self.trace else None  # read directly: the hot path
         if tracer is not None and tracer.export_func is not None:
             with tracer.trace(invocation.action, invocation.context.correlation_id) as trace:
                 outcome = await call_next(invocation)
