@@ -156,6 +156,8 @@ async def test_malformed_and_oversized_bodies() -> None:
         assert listed.status_code == 422
         big = await client.http.post("/users", json={"name": "x" * 100})
         assert big.status_code == 413
+        form = await client.http.post("/users", content=b"name=a", headers={"content-type": "text/plain"})
+        assert form.status_code == 415 and form.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 async def test_excluded_and_unconventional_events_get_no_route() -> None:

@@ -2,7 +2,8 @@
 
 Path and query parameters go through the action's input model exactly like body fields, so a bad ``{user_id}``
 answers the same ``422 VALIDATION_ERROR`` (naming the field) as a bad body field would. Precedence when a
-name appears twice: path over query over body. Repeated query parameters fill list fields.
+name appears twice: path over query over body. Repeated query parameters fill list fields. A body must be
+JSON (415 otherwise, as on ``POST /actions/{name}``) and within the size limit (413).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..carriers import MAX_CORRELATION_ID, Carriers
 from ..context import Context, new_correlation_id
 from ..dispatch import ErrorInfo, Outcome
 from ..errors import ActionError, ErrorCode
+from ..http.body import not_json, read_limited
 from .conventions import RestRoute
 
 Dispatch = Callable[[str, dict[str, Any], Context], Awaitable[Outcome]]
@@ -88,7 +90,12 @@ def rest_endpoint(
 async def _payload(request: Request, has_body: bool, lists: frozenset[str], limit: int) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if has_body:
-        body = await _body(request, limit)
+        body = await read_limited(request, limit)
+        if body is None:
+            raise _Refused(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes")
+        if not_json(request, body):
+            # Forms and text/plain are what a browser posts cross-site without a CORS preflight.
+            raise _Refused(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
         if body.strip():
             try:
                 data = orjson.loads(body)
@@ -103,19 +110,6 @@ async def _payload(request: Request, has_body: bool, lists: frozenset[str], limi
         payload[key] = values if key in lists else values[-1]
     payload.update(request.path_params)
     return payload
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _Refused(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def reply(outcome: Outcome, cid: str) -> Response:
