@@ -182,7 +182,10 @@ class App:
         return app
 
     def register_service(self, service: type[S] | S) -> S:
-        """Add a service and return its instance (a class is built without arguments): Processpype-style."""
+        """Add a service and return its instance (a class is built without arguments): Processpype-style.
+
+        Like :meth:`add_service`, it takes effect when the app (next) starts.
+        """
         instance = service() if isinstance(service, type) else service
         self.add_service(instance)
         return instance
