@@ -157,9 +157,21 @@ async def test_the_same_checks_feed_plugwork_health() -> None:
         ready = await client.http.get("/health/ready")
         assert ready.status_code == 200, ready.json()
         assert "optional" not in ready.json()["checks"]
+        live = await client.http.get("/health/live")
+        assert live.status_code == 200
+        assert live.json() == {"status": "alive", "checks": {"database": {"status": "GREEN", "message": ""}}}
         state["db"] = False
         try:
             ready = await client.http.get("/health/ready")
             assert ready.status_code == 503 and ready.json()["checks"]["database"]["status"] == "RED"
+            live = await client.http.get("/health/live")  # database is a liveness check too
+            assert live.status_code == 503 and live.json()["status"] == "not alive"
         finally:
             state["db"] = True
+
+
+async def test_without_liveness_checks_health_live_is_plugworks_own() -> None:
+    host = ModuleHost()
+    HealthCheck(host=host)  # only the built-in readiness check
+    async with TestClient(host.attach(App("plain-live")), **OFFLINE) as client:
+        assert (await client.http.get("/health/live")).json() == {"status": "alive"}
