@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -77,3 +78,42 @@ async def test_a_usvc_lib_consumer_reads_plugwork_instances(
     for indexes in (instance_indexes, schema_indexes):
         ttl = indexes["expires_at_ttl"]
         assert ttl["key"] == [("expires_at", 1)] and ttl["expireAfterSeconds"] == 0
+
+
+async def test_documents_of_other_writers_do_not_break_discovery(mongodb_url: str) -> None:
+    from plugwork.registry.models import Instance
+    from plugwork.registry.stores.mongodb import MongoRegistryStore
+
+    def write_foreign() -> None:
+        client: Any = pymongo.MongoClient(mongodb_url, serverSelectionTimeoutMS=5000)
+        try:
+            db = client.get_default_database()
+            far = datetime.now(UTC) + timedelta(minutes=5)
+            # A usvc-lib instance (no Plugwork fields) and a document that is nobody's.
+            db.service_instances.insert_one(
+                {
+                    "instance_id": "usvc-1",
+                    "service_name": "payment-service",
+                    "service_version": "1.2.3",
+                    "host": "10.0.1.42",
+                    "port": 8000,
+                    "health_status": "GREEN",
+                    "health_checks": {},
+                    "last_heartbeat": datetime.now(UTC),
+                    "expires_at": far,
+                }
+            )
+            db.service_instances.insert_one({"expires_at": far, "note": "not an instance"})
+        finally:
+            client.close()
+
+    store = MongoRegistryStore(mongodb_url)
+    await store.open()
+    try:
+        await asyncio.to_thread(write_foreign)
+        await store.register(Instance("own", "billing", "1.0.0", "127.0.0.1", 1), ttl=30)
+        found = {i.instance_id: i for i in await store.instances()}
+        assert set(found) == {"own", "usvc-1"}
+        assert found["usvc-1"].transports.http is None  # listed, but no calls go to it
+    finally:
+        await store.close()

@@ -10,10 +10,10 @@ strings in the JSON the SQL and Redis stores keep).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 HEALTH_STATUSES = ("GREEN", "YELLOW", "RED")
@@ -190,3 +190,25 @@ class SchemaRecord:
         for key in ("published_at", "expires_at"):
             doc[key] = doc[key].isoformat()
         return doc
+
+
+T = TypeVar("T")
+
+
+def parse_documents(docs: Iterable[Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    """Every document ``parse`` accepts; malformed ones are skipped (and logged), never fatal.
+
+    A collection shared with other writers (usvc-lib's, in MongoDB) may hold a document that is not
+    Plugwork's: it must not stop every instance's heartbeat and discovery.
+    """
+    parsed = []
+    for doc in docs:
+        try:
+            parsed.append(parse(doc))
+        except (KeyError, TypeError, ValueError) as exc:
+            from ..observability.logging import get_logger
+
+            get_logger("plugwork.registry").warning(
+                "skipped a malformed registry document", error=f"{type(exc).__name__}: {exc}"
+            )
+    return parsed

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ...extras import require
-from ..models import Instance, SchemaRecord, redact_url, utc
+from ..models import Instance, SchemaRecord, parse_documents, redact_url, utc
 from ..store import MAX_INSTANCES, RegistryUnavailable, newest_first
 
 pymongo: Any = require("pymongo", extra="mongodb")
@@ -129,7 +129,7 @@ class MongoRegistryStore:
         async def read(db: Any) -> list[Instance]:
             cursor = db[INSTANCES].find(query).sort([("service_name", 1), ("instance_id", 1)])
             docs = await cursor.limit(MAX_INSTANCES).to_list(MAX_INSTANCES)
-            return [Instance.from_document(doc) for doc in docs]
+            return parse_documents(docs, Instance.from_document)
 
         result: list[Instance] = await self._run(read)
         return result
@@ -166,7 +166,7 @@ class MongoRegistryStore:
 
         async def read(db: Any) -> list[SchemaRecord]:
             docs = await db[SCHEMAS].find(query).to_list(1000)
-            return newest_first([SchemaRecord.from_document(doc) for doc in docs])
+            return newest_first(parse_documents(docs, SchemaRecord.from_document))
 
         result: list[SchemaRecord] = await self._run(read)
         return result
