@@ -55,9 +55,11 @@ class HealthProbe:
         self.last: tuple[str, dict[str, Any]] = ("YELLOW", {})  # not known until a report comes
 
     def __call__(self) -> tuple[str, dict[str, Any]]:
+        report_coro = self._health.report()
         try:
-            future = asyncio.run_coroutine_threadsafe(self._health.report(), self._loop)
+            future = asyncio.run_coroutine_threadsafe(report_coro, self._loop)
         except RuntimeError:  # the app loop is closed
+            report_coro.close()
             return self.last
         try:
             report = future.result(timeout=self._timeout)
