@@ -354,3 +354,17 @@ def test_bad_registry_settings_name_their_key(overrides: dict[str, Any], key: st
     with pytest.raises(ConfigError) as exc:
         app.preflight()
     assert exc.value.key == f"plugins.registry.{key}"
+
+
+async def test_a_stub_from_the_schemas_the_instance_published(
+    store: MemoryRegistryStore, billing: App
+) -> None:
+    from plugwork.errors import InvalidInput
+
+    async with caller_app(store) as shop:
+        stub = await shop.get(Registry).remote("billing").stub()
+        assert stub.record.key == "billing:1.0.0" and "charge" in stub.actions
+        assert (await stub.charge(amount=4, currency="USD"))["instance"] == "a"
+        with pytest.raises(InvalidInput) as bad:
+            await stub.charge(amount=4, currency="DOLLARS")
+        assert bad.value.details[0]["field"] == "currency"
