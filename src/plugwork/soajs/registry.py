@@ -19,6 +19,7 @@ from typing import Any
 
 from ..observability.health import HealthStatus
 from ..observability.logging import get_logger
+from .config import Config
 from .exceptions import (
     CustomNotFoundError,
     DatabaseNotFoundError,
@@ -27,10 +28,21 @@ from .exceptions import (
     ServiceNotFoundError,
 )
 from .models import CustomRegistry, Database, Registry, Resource, Service
+from .registration import CHECK_INTERVAL, Registrar
 from .wire import RegistryApi
 
 log = get_logger("plugwork.soajs.registry")
 MIN_RELOAD_INTERVAL = 1.0
+
+
+def deploy_manual() -> bool:
+    """Whether ``SOAJS_DEPLOY_MANUAL`` asks services to register themselves."""
+    return os.environ.get("SOAJS_DEPLOY_MANUAL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_ip() -> str:
+    """The address the gateway reaches this service at: ``SOAJS_SRVIP``, else 127.0.0.1."""
+    return os.environ.get("SOAJS_SRVIP") or "127.0.0.1"
 
 
 class RegistryManager:
@@ -39,6 +51,10 @@ class RegistryManager:
     Loads at construction unless ``load=False`` (then call :meth:`load` or ``await``:meth:`aload`), and
     starts the auto-reload thread when ``auto_reload``. ``registry_api`` is ``host:port`` (default
     ``SOAJS_REGISTRY_API``). ``stop()`` ends the thread; the manager is also a context manager.
+
+    With ``SOAJS_DEPLOY_MANUAL`` set and a ``service_port``, the service registers itself (soajs-python's
+    manual deployment, with ``service_group``/``service_version``/``config``) and is registered again
+    whenever the gateway forgets it.
     """
 
     def __init__(
@@ -53,6 +69,11 @@ class RegistryManager:
         load: bool = True,
         transport: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        service_port: int | None = None,
+        service_ip: str | None = None,
+        service_group: str | None = None,
+        service_version: str | None = None,
+        config: Config | dict[str, Any] | None = None,
     ) -> None:
         self.service_name = service_name
         self.env_code = (env_code or os.environ.get("SOAJS_ENV") or "dev").lower()
@@ -68,9 +89,19 @@ class RegistryManager:
         self.last_success: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.registrar: Registrar | None = None
+        if deploy_manual() and service_port is not None:
+            # soajs-python's manual deployment: register with the gateway (with `mw`, which it forgot).
+            fields = config.model_dump(by_alias=True) if isinstance(config, Config) else dict(config or {})
+            fields.update(name=service_name, port=service_port, type=service_type)
+            fields.setdefault("group", service_group or "plugwork")
+            fields.setdefault("version", service_version or "1")
+            self.registrar = Registrar(self.api, Config(**fields), service_ip or default_ip())
         if load:
             self.load()
-            if auto_reload:
+            if self.registrar is not None:
+                self.registrar.register_sync()
+            if auto_reload or self.registrar is not None:
                 self.start_auto_reload()
 
     # ------------------------------------------------------------------------------------------ loading
@@ -171,8 +202,16 @@ class RegistryManager:
         self._thread.start()
 
     def _auto_reload(self) -> None:
-        while not self._stop.wait(self.reload_period):
-            self.reload()
+        # One thread: reloads at the registry's period and, when registered, checks every few seconds that
+        # the gateway still lists this host (it forgets them when it restarts).
+        step = CHECK_INTERVAL if self.registrar is not None else None
+        next_reload = self._clock() + self.reload_period
+        while not self._stop.wait(step if step is not None else self.reload_period):
+            if self.registrar is not None:
+                self.registrar.check_sync()
+            if self.auto_reload and self._clock() >= next_reload:
+                self.reload()
+                next_reload = self._clock() + self.reload_period
 
     def stop(self) -> None:
         """Stop the auto-reload thread (waits for it up to the fetch timeout) and close the HTTP clients."""

@@ -71,6 +71,10 @@ class RegistryApi:
         """``POST /register`` on the event loop."""
         return await self._acall("POST", "/register", json=dict(body))
 
+    def awareness(self) -> Any:
+        """``GET /awarenessStat`` from a thread."""
+        return self._call("GET", "/awarenessStat")
+
     async def aawareness(self) -> Any:
         """``GET /awarenessStat``: the services the gateway knows now, with their hosts."""
         return await self._acall("GET", "/awarenessStat")
