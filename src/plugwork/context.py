@@ -32,6 +32,8 @@ class Context:
     auth: dict[str, Any] | None = None
     tenant: Any = None
     trace: dict[str, str] | None = None
+    soajs: Any = None
+    """The SOAJS request context (``plugwork.soajs.ContextData``) when the call came through a SOAJS gateway."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

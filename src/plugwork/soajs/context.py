@@ -9,6 +9,7 @@ where each framework can reach it: the ASGI scope's ``"soajs"`` key and the WSGI
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -21,6 +22,8 @@ HEADER = "soajsinjectobj"
 SCOPE_KEY = "soajs"
 ENVIRON_KEY = "soajs.context"
 DEFAULT_MAX_HEADER_SIZE = 65_536
+current_pending: ContextVar[PendingContext | None] = ContextVar("plugwork_soajs_pending", default=None)
+"""The checked header of the HTTP request being served, set by :class:`~plugwork.soajs.SOAJSMiddleware`."""
 
 
 def max_header_size() -> int:

@@ -14,7 +14,15 @@ from typing import Any
 import orjson
 
 from ..errors import ErrorCode
-from .context import ENVIRON_KEY, HEADER, SCOPE_KEY, PendingContext, check_inject_header, max_header_size
+from .context import (
+    ENVIRON_KEY,
+    HEADER,
+    SCOPE_KEY,
+    PendingContext,
+    check_inject_header,
+    current_pending,
+    max_header_size,
+)
 from .exceptions import InjectHeaderError
 from .registry import RegistryManager
 
@@ -89,7 +97,7 @@ class SOAJSMiddleware:
                 raw = value
                 break
         found = self.core.inspect(raw, scope["path"])
-        if type(found) is tuple:
+        if isinstance(found, tuple):
             status, body = found
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
@@ -106,9 +114,15 @@ class SOAJSMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
             return
-        if found is not None:
-            scope[SCOPE_KEY] = found
-        await self.app(scope, receive, send)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        scope[SCOPE_KEY] = found
+        token = current_pending.set(found)  # for Plugwork's carrier: it sees only headers up to 8 KiB
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_pending.reset(token)
 
 
 class SOAJSWSGIMiddleware:
@@ -126,7 +140,7 @@ class SOAJSWSGIMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         raw = environ.get(_WSGI_KEY)
         found = self.core.inspect(raw, environ.get("PATH_INFO", ""))
-        if type(found) is tuple:
+        if isinstance(found, tuple):
             status, body = found
             reason = "Bad Request" if status == 400 else "Unauthorized"
             start_response(

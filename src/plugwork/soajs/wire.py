@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ..extras import require
 from .exceptions import RegistryError
 from .models import Registry
 
@@ -20,13 +21,7 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - httpx is a dependency of the extra
-        if exc.name != "httpx":
-            raise
-        raise RegistryError("httpx is not installed: pip install 'plugwork[soajs]'") from None
-    return httpx
+    return require("httpx", extra="soajs")
 
 
 def parse_address(address: str | None) -> str:
