@@ -3,9 +3,9 @@
 With ``SOAJS_REGISTRY_API`` set it loads the registry at start (a failure stops the start, naming the URL
 and the gateway's codes), reloads it at the registry's period, reports ``soajs_registry`` in ``/health``,
 wraps the HTTP transport in :class:`~plugwork.soajs.SOAJSMiddleware`, fills ``ctx.soajs`` and enforces
-the actions' ``meta={"soajs": {"tenant": "required"}}``. With ``SOAJS_DEPLOY_MANUAL`` too, it registers the app with the
-gateway (``mw: true``, an ``apiList`` of its actions), answers ``/heartbeat`` on ``port + maintenanceInc``
-(and on the app's own port) and registers again whenever the gateway forgets it.
+the actions' ``meta={"soajs": {"tenant": "required"}}``. With ``SOAJS_DEPLOY_MANUAL`` too, it registers
+the app with the gateway (``mw: true``, an ``apiList`` of its actions), answers ``/heartbeat`` on
+``port + maintenanceInc`` (and on the app's own port) and registers again whenever the gateway forgets it.
 """
 
 from __future__ import annotations
