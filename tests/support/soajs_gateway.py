@@ -233,7 +233,6 @@ class SoajsGateway:
         return self
 
     def _seed(self, modules: Path, profile: dict[str, Any]) -> str:
-        node, _ = node_and_npm()
         request = {
             "profile": profile,
             "collections": self.provision.documents(),
@@ -246,6 +245,11 @@ class SoajsGateway:
                 "password": self.provision.key_password,
             },
         }
+        ext_key: str = self._node_db(modules, request)["extKey"]
+        return ext_key
+
+    def _node_db(self, modules: Path, request: dict[str, Any]) -> dict[str, Any]:
+        node, _ = node_and_npm()
         result = subprocess.run(
             [node, str(JS_DIR / "soajs_seed.js"), str(modules)],
             input=json.dumps(request),
@@ -256,8 +260,8 @@ class SoajsGateway:
         )
         if result.returncode != 0:
             raise RuntimeError(f"seeding the SOAJS provisioning database failed:\n{result.stderr[-3000:]}")
-        ext_key: str = json.loads(result.stdout.strip().splitlines()[-1])["extKey"]
-        return ext_key
+        answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return answer
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -308,10 +312,17 @@ class SoajsGateway:
             self._lock.close()
             self._lock = None
 
-    def restart(self) -> None:
-        """Stop and start the controller on the same database (it forgets registered services' hosts)."""
+    def restart(self, *, forget_hosts: bool = False) -> None:
+        """Stop and start the controller on the same database. ``forget_hosts`` empties, in between, what
+        the gateway remembers of registered services (``hosts``, ``controllers``, ``marketplace``): the new
+        controller then knows no service until it registers again, as a gateway with a fresh database."""
         assert self.process is not None
         self.process.stop()
+        if forget_hosts:
+            profile = json.loads((self._workdir / "profile.json").read_text())
+            self._node_db(
+                install_controller(), {"profile": profile, "clear": ["hosts", "controllers", "marketplace"]}
+            )
         self.process.launch()
         self._wait_ready(30.0)
 

@@ -10,7 +10,9 @@ the app with the gateway (``mw: true``, an ``apiList`` of its actions), answers 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, field_validator
@@ -171,30 +173,26 @@ class SoajsPlugin(Plugin):
             await registry.astop()
             raise RegistryError(f"registration with the SOAJS gateway failed: {registrar.last_error}")
 
-        async def stop() -> None:
+        async def close() -> None:
             await heartbeat.stop()
             await registry.astop()
 
-        background = Background(
-            "soajs", registrar.keep_registered(config.register_check_seconds), _noop, stop
-        )
-        return _Cancelling(background)
+        loop = registrar.keep_registered(config.register_check_seconds)
+        return _Loop(asyncio.create_task(loop, name="plugwork-soajs-registration"), close)
 
 
-class _Cancelling:
-    """Stops the keep-registered loop (it only sleeps and polls) at once, then closes the rest."""
+class _Loop:
+    """The keep-registered loop (it only sleeps and polls, so it is cancelled at once), then the rest."""
 
-    def __init__(self, background: Background) -> None:
-        self.background = background
+    def __init__(self, task: asyncio.Task[None], close: Callable[[], Awaitable[None]]) -> None:
+        self.task = task
+        self.close = close
 
     async def stop(self) -> None:
-        if self.background.task is not None:
-            self.background.task.cancel()
-        await self.background.stop()
-
-
-async def _noop() -> None:
-    return None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.close()
 
 
 def api_list(app: App) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
 // Reads one JSON object on standard input:
 //   {"profile": {...}, "collections": {"name": [doc, ...]}, "key": {"tenant": i, "app": j, "key": k,
 //    "env": "DEV", "algorithm": "aes256", "password": "..."}}
-// `_id` fields (24 hex) become ObjectIds. The external key is minted for tenants[i].applications[j]
+// `_id` fields (24 hex) become ObjectIds; "clear": ["collection", ...] empties collections first. The external key is minted for tenants[i].applications[j]
 // .keys[k] and appended to its extKeys before the documents are written. Prints `{"extKey": "..."}`.
 "use strict";
 const path = require("path");
@@ -35,6 +35,9 @@ async function main() {
         if (typeof doc._id === "string") doc._id = mongo.ObjectId(doc._id);
         return doc;
     };
+    for (const collection of input.clear || []) {
+        await mongo.deleteMany(collection, {});
+    }
     let extKey = null;
     if (input.key) {
         const spec = input.key;
@@ -47,7 +50,7 @@ async function main() {
         key.extKeys.push({ extKey, device: null, geo: null, env: spec.env, dashboardAccess: false,
             expDate: null });
     }
-    for (const [collection, docs] of Object.entries(input.collections)) {
+    for (const [collection, docs] of Object.entries(input.collections || {})) {
         for (const doc of docs) {
             await mongo.insertOne(collection, toIds(doc), {});
         }
