@@ -33,7 +33,7 @@ class Context:
     tenant: Any = None
     trace: dict[str, str] | None = None
     soajs: Any = None
-    """The SOAJS request context (``plugwork.soajs.ContextData``) when the call came through a SOAJS gateway."""
+    """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
