@@ -7,6 +7,11 @@ tenant in ``ctx.soajs``. When the gateway restarts, the app registers again and 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -128,3 +133,41 @@ def test_reregisters_when_the_gateway_restarts(
         greeted = call(soajs_gateway, "pwrestart", "greet", {"name": "again"})
         assert greeted.json() == {"message": "Hello, again!", "tenant": soajs_gateway.provision.tenant_code}
         assert registrar.registered_at > first  # the gateway forgot the host: registered again
+
+
+def test_the_greeter_example_unchanged_behind_the_gateway(
+    soajs_gateway: SoajsGateway, tmp_path: Path
+) -> None:
+    """`plugwork run` on examples/greeter with only the SOAJS variables (and a free port) set."""
+    port = free_port_pair()
+    example = Path(__file__).resolve().parents[2] / "examples" / "greeter"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PLUGWORK_", "SOAJS_")) and key not in ("HTTP_PORT", "HTTP_HOST")
+    }
+    env.update(
+        SOAJS_REGISTRY_API=soajs_gateway.registry_api,
+        SOAJS_ENV="dev",
+        SOAJS_DEPLOY_MANUAL="true",
+        HTTP_PORT=str(port),
+        PYTHONPATH=str(example),
+    )
+    plugwork = str(Path(sys.executable).parent / "plugwork")
+    command = [plugwork, "run", "app:app", "--config", str(example / "plugwork.yaml")]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        soajs_gateway.wait_routable("/greeter/heartbeat", timeout=60)
+        response = call(soajs_gateway, "greeter", "greet", {"name": "SOAJS"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"message": "Hello, SOAJS!"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
