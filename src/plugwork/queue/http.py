@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from ..actions import validation_details
 from ..carriers import Carriers
-from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
-from ..http.body import incoming_context, read_limited
+from ..errors import ActionError, ErrorCode, PlugworkError
+from ..http.body import incoming_context, not_json, read_limited
 from ..http.responses import JSONResponse, error_response
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
@@ -59,12 +59,10 @@ def _guard(handler: Handler) -> Handler:
             return await handler(request)
         except ActionError as exc:
             return error_response(exc.code, exc.message, exc.details, exc.status)
-        except NotFound as exc:
-            return error_response(ErrorCode.NOT_FOUND, str(exc))
         except StoreUnavailable as exc:
             return error_response(ErrorCode.UNAVAILABLE, f"job store unavailable: {exc}")
-        except PlugworkError as exc:
-            return error_response(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        except PlugworkError as exc:  # a store fault: internal, named but not detailed
+            return error_response(ErrorCode.INTERNAL, f"Internal error ({type(exc).__name__})")
 
     return guarded
 
@@ -86,6 +84,8 @@ def job_routes(
         body = await read_limited(request, max_body_bytes)
         if body is None:
             return error_response(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
+        if not_json(request, body):
+            return error_response(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
         try:
             data = from_json(body)
         except ValueError as exc:
