@@ -125,6 +125,9 @@ def test_settings_from_the_soajs_environment(monkeypatch: pytest.MonkeyPatch) ->
         "PLUGWORK_SOAJS_SERVICE_VERSION": "2.1",
         "PLUGWORK_SOAJS_GROUP": "shop",
         "PLUGWORK_SOAJS_PORT": "4444",
+        "PLUGWORK_SOAJS_REGISTER_CHECK_SECONDS": "2",
+        "PLUGWORK_SOAJS_REQUIRE_CONTEXT": "true",
+        "SOAJS_MAX_INJECT_HEADER_SIZE": "4096",
     }.items():
         monkeypatch.setenv(name, value)
     config = SoajsSettings()
@@ -135,6 +138,7 @@ def test_settings_from_the_soajs_environment(monkeypatch: pytest.MonkeyPatch) ->
         "10.1.1.1",
     )
     assert (config.service_version, config.group, config.port) == ("2.1", "shop", 4444)
+    assert (config.register_check_seconds, config.require_context, config.max_header_size) == (2, True, 4096)
     monkeypatch.delenv("PLUGWORK_SOAJS_SERVICE_VERSION")
     monkeypatch.setenv("SOAJS_SERVICE_VERSION", "3")  # the `soajs_service_version` setting's own name
     assert SoajsSettings().service_version == "3"

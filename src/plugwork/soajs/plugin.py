@@ -59,17 +59,19 @@ class SoajsSettings(PluginSettings):
     """The address the gateway reaches this service at."""
     maintenance_host: str | None = Field(None, validation_alias=_env("maintenance_host"))
     """Where the heartbeat server listens (default: the app's ``http_host``)."""
-    require_context: bool = False
+    require_context: bool = Field(False, validation_alias=_env("require_context"))
     """Refuse (401) HTTP requests without the gateway's header, except health probes."""
-    ext_key_required: bool = True
-    oauth: bool = False
+    ext_key_required: bool = Field(True, validation_alias=_env("ext_key_required"))
+    oauth: bool = Field(False, validation_alias=_env("oauth"))
     max_header_size: int = Field(
         DEFAULT_MAX_HEADER_SIZE,
         gt=0,
         validation_alias=_env("max_header_size", "SOAJS_MAX_INJECT_HEADER_SIZE"),
     )
-    timeout_seconds: float = Field(10.0, gt=0)
-    register_check_seconds: float = Field(CHECK_INTERVAL, ge=1.0)
+    timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("timeout_seconds"))
+    register_check_seconds: float = Field(
+        CHECK_INTERVAL, ge=1.0, validation_alias=_env("register_check_seconds")
+    )
 
     @field_validator("registry_api", mode="before")
     @classmethod
