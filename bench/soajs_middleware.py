@@ -91,7 +91,7 @@ async def main(requests: int, rounds: int) -> None:
         "+ SOAJSMiddleware, handler reads ctx": (SOAJSMiddleware(reading_app, None), soajs),
     }
     samples: dict[str, list[float]] = {name: [] for name in peers}
-    for name, (app, headers) in peers.items():
+    for app, headers in peers.values():
         await run(app, headers, requests // 10)  # warm-up
     for _ in range(rounds):
         for name, (app, headers) in peers.items():
