@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from support.mongo_wire import mongo_wire_server  # noqa: F401  (fixture)
+from support.mongo_wire import mongo_wire_server, mongo_wire_uri  # noqa: F401  (fixtures)
 from support.soajs_gateway import soajs_gateway  # noqa: F401  (fixture)
 
 

@@ -149,7 +149,7 @@ class SoajsPlugin(Plugin):
             group=config.group,
             port=port,
             version=config.service_version,
-            description=settings.version,
+            description=f"Plugwork service {app.name} {settings.version}",
             oauth=config.oauth,
             extKeyRequired=config.ext_key_required,
             maintenance={"port": {"type": "maintenance"}, "readiness": "/heartbeat"},

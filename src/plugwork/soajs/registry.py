@@ -90,6 +90,8 @@ class RegistryManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.registrar: Registrar | None = None
+        if deploy_manual() and service_port is None and load:
+            log.warning("SOAJS_DEPLOY_MANUAL is set but no service_port was given: not registering")
         if deploy_manual() and service_port is not None:
             # soajs-python's manual deployment: register with the gateway (with `mw`, which it forgot).
             fields = config.model_dump(by_alias=True) if isinstance(config, Config) else dict(config or {})
