@@ -81,3 +81,17 @@ def test_context_without_raw_is_serialised_for_the_mesh() -> None:
     header: dict[str, Any] = json.loads(ServiceConnector(context).connect("urac").headers["soajsinjectobj"])
     assert header["tenant"]["code"] == "DBTN" and header["key"]["eKey"] == "ext-key-secret"
     assert "registry" not in header
+
+
+def test_a_plugwork_context_without_soajs_is_refused() -> None:
+    from plugwork import Context
+
+    with pytest.raises(SOAJSError, match="did not come through a SOAJS gateway"):
+        ServiceConnector(Context())
+    context = Context(
+        soajs=parse_inject_header(inject_header()), extras={"soajs.caller_headers": {"access_token": "t"}}
+    )
+    assert ServiceConnector(context).connect("billing").headers == {
+        "key": "ext-key-secret",
+        "access_token": "t",
+    }

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from conftest import uvicorn_thread
 from plugwork import App, Context, DefinitionError, HealthStatus, Settings, action
-from plugwork.soajs import RegistryError, RegistryManager
+from plugwork.soajs import RegistryError, RegistryManager, ServiceConnector
 from plugwork.soajs.carrier import require_tenant
 from plugwork.soajs.plugin import SoajsPlugin, SoajsSettings
 
@@ -46,6 +46,12 @@ async def dbtn_only(data: Empty, registry: RegistryManager) -> dict[str, Any]:
 @action
 async def anyone(data: Empty, ctx: Context) -> dict[str, Any]:
     return {"soajs": ctx.soajs is not None}
+
+
+@action(meta={"soajs": {"tenant": "required"}})
+async def route_to_billing(data: Empty, ctx: Context) -> dict[str, Any]:
+    target = ServiceConnector(ctx).connect("billing", "2")
+    return {"url": target.url("/invoices"), "headers": target.headers}
 
 
 def free_port() -> int:
@@ -98,7 +104,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:
 def make_app(port: int = 0) -> App:
     return App(
         "pwunit",
-        actions=[whoami, other_only, dbtn_only, anyone],
+        actions=[whoami, other_only, dbtn_only, anyone, route_to_billing],
         settings=Settings(http_port=port or free_port(), queue_url="none"),
     )
 
@@ -160,6 +166,12 @@ async def test_ctx_soajs_and_tenant_rules_over_http(gateway: FakeGateway) -> Non
         assert anonymous.status_code == 401 and anonymous.json()["error_code"] == "UNAUTHORIZED"
         assert (await post(app, "dbtn_only")).status_code == 401
         assert (await post(app, "anyone")).json() == {"soajs": False}
+        # The connector from an action: the gateway route, the key, the caller's credentials forwarded.
+        routed = await post(app, "route_to_billing", {**header, "Authorization": "Bearer u1"})
+        assert routed.json() == {
+            "url": "http://127.0.0.1:4000/billing/v2/invoices",
+            "headers": {"key": "ext-key-secret", "authorization": "Bearer u1"},
+        }
         # A header over 8 KiB (which the transport's carriers never see) still reaches ctx.soajs.
         big = {"soajsinjectobj": json.dumps(inject(padding="p" * 20000))}
         assert (await post(app, "whoami", big)).json()["tenant"] == "DBTN"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import Context
 from ..dispatch import CallNext, Invocation, Middleware, Outcome
 from ..errors import ErrorCode
+from .connector import CALLER_HEADERS, CALLER_KEY
 from .context import DEFAULT_MAX_HEADER_SIZE, HEADER, check_inject_header, current_pending
 from .models import ContextData
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 class SoajsCarrier:
     """Reads the caller's SOAJS context into ``ctx.soajs`` (see the module docstring)."""
 
-    keys: tuple[str, ...] = (HEADER,)
+    keys: tuple[str, ...] = (HEADER, *CALLER_HEADERS)
 
     def __init__(self, registry: RegistryManager | None, max_size: int = DEFAULT_MAX_HEADER_SIZE) -> None:
         self.registry = registry
@@ -38,6 +39,9 @@ class SoajsCarrier:
 
     def extract(self, headers: Mapping[str, str], ctx: Context) -> None:
         """Set ``ctx.soajs``; raises :class:`InjectHeaderError` (400) for a malformed header."""
+        caller = {name: headers[name] for name in CALLER_HEADERS if headers.get(name)}
+        if caller:  # kept for ServiceConnector: gateway calls forward the caller's credentials
+            ctx.extras[CALLER_KEY] = caller
         pending = current_pending.get()
         if pending is None:
             raw = headers.get(HEADER)

@@ -20,21 +20,31 @@ from .exceptions import SOAJSError
 from .models import ConnectResponse, ContextData, InterConnect
 
 DEFAULT_TIMEOUT = 30.0
-_CALLER_HEADERS = ("access_token", "authorization")
+CALLER_HEADERS = ("access_token", "authorization")
+CALLER_KEY = "soajs.caller_headers"
+"""Where a Plugwork invocation's ``Context.extras`` keeps the caller's ``access_token``/``Authorization``."""
 
 
 class ServiceConnector:
     """Finds where to call a service for the request whose SOAJS ``context`` this is.
 
-    ``caller_headers`` are the incoming request's headers (any mapping; only ``access_token`` and
-    ``Authorization`` are kept, for gateway calls).
+    ``context`` is a :class:`ContextData` or a Plugwork ``Context`` (its ``ctx.soajs``, and the caller's
+    credentials the SOAJS carrier kept). ``caller_headers`` are the incoming request's headers (any
+    mapping; only ``access_token`` and ``Authorization`` are kept, for gateway calls).
     """
 
-    def __init__(self, context: ContextData, caller_headers: Mapping[str, str] | None = None) -> None:
-        self.context = context
+    def __init__(self, context: Any, caller_headers: Mapping[str, str] | None = None) -> None:
+        if not isinstance(context, ContextData):
+            extras = getattr(context, "extras", None)
+            kept = extras.get(CALLER_KEY) if isinstance(extras, dict) else None
+            caller_headers = {**(kept or {}), **(caller_headers or {})}
+            context = getattr(context, "soajs", None)
+            if not isinstance(context, ContextData):
+                raise SOAJSError("no SOAJS context: this call did not come through a SOAJS gateway")
+        self.context: ContextData = context
         self.caller: dict[str, str] = {}
         for name, value in (caller_headers or {}).items():
-            if name.lower() in _CALLER_HEADERS and value:
+            if name.lower() in CALLER_HEADERS and value:
                 self.caller[name.lower()] = value
 
     def find_in_mesh(self, name: str, version: str | None = None) -> InterConnect | None:
