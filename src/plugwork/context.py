@@ -32,9 +32,9 @@ class Context:
     auth: dict[str, Any] | None = None
     tenant: Any = None
     trace: dict[str, str] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
     soajs: Any = None
     """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 current_context: ContextVar[Context | None] = ContextVar("plugwork_context", default=None)

@@ -183,6 +183,8 @@ async def test_ctx_soajs_and_tenant_rules_over_http(gateway: FakeGateway) -> Non
         transport = httpx.ASGITransport(app=app.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/heartbeat")).json() == {"result": True}
+            openapi = (await client.get("/openapi.json")).json()
+            assert "/heartbeat" in openapi["paths"]
             health = (await client.get("/health")).json()
             assert health["checks"]["soajs_registry"]["status"] == "GREEN"
 

@@ -134,6 +134,18 @@ class SoajsPlugin(Plugin):
 
         return [Route("/heartbeat", heartbeat, methods=["GET"])]
 
+    def openapi_paths(self, app: App) -> dict[str, Any]:
+        ready = {"description": "Ready: the gateway may route here"}
+        return {
+            "/heartbeat": {
+                "get": {
+                    "summary": "The SOAJS gateway's health check",
+                    "tags": ["soajs"],
+                    "responses": {"200": ready, "503": {"description": "Not ready"}},
+                }
+            }
+        }
+
     async def start(self, app: App) -> Component | None:
         config: SoajsSettings = self.config
         registry = self.registry
