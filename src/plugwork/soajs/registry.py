@@ -11,6 +11,7 @@ failed first load raises :class:`RegistryError` naming the URL and the gateway's
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -224,8 +225,9 @@ class RegistryManager:
         self.api.close()
 
     async def astop(self) -> None:
-        """:meth:`stop`, and close the async HTTP client."""
-        self.stop()
+        """:meth:`stop` without blocking the event loop (the thread may be mid-fetch), then close the async
+        HTTP client."""
+        await asyncio.to_thread(self.stop)
         await self.api.aclose()
 
     def __enter__(self) -> RegistryManager:
