@@ -150,7 +150,11 @@ class SoajsPlugin(Plugin):
         config: SoajsSettings = self.config
         registry = self.registry
         assert registry is not None
-        await registry.aload()  # a RegistryError here stops the start, naming the URL and the codes
+        try:
+            await registry.aload()  # a RegistryError here stops the start, naming the URL and the codes
+        except BaseException:
+            await registry.astop()
+            raise
         registry.start_auto_reload()
         if not config.deploy_manual:
             return Background("soajs", None, registry.astop)
