@@ -120,3 +120,22 @@ def test_custom_and_connect_response() -> None:
     assert response.url("/path?a=1") == "http://gw:4000/svc/v1/path?a=1"
     assert response.url("x") == "http://gw:4000/svc/v1/x"
     assert "'k'" not in repr(response)
+
+
+def test_soajs_python_module_paths() -> None:
+    """soajs-python users change `soajs` to `plugwork.soajs` in each import line, nothing else."""
+    from plugwork.soajs import RegistryManager as Top
+    from plugwork.soajs.config import Config
+    from plugwork.soajs.exceptions import ConfigValidationError, RegistryError, SOAJSError
+    from plugwork.soajs.middleware import (
+        ServiceConnector,
+        SOAJSMiddleware,
+        SOAJSWSGIMiddleware,
+        get_soajs_context,
+    )
+    from plugwork.soajs.models import ContextData, Database, Registry, ServiceConfig, Tenant, Urac
+    from plugwork.soajs.registry import RegistryManager
+
+    assert Top is RegistryManager and issubclass(RegistryError, SOAJSError)
+    assert all([Config, ConfigValidationError, SOAJSMiddleware, SOAJSWSGIMiddleware, ServiceConnector])
+    assert all([get_soajs_context, ContextData, Database, Registry, ServiceConfig, Tenant, Urac])

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..errors import ErrorCode
+from .connector import ServiceConnector
 from .context import (
     ENVIRON_KEY,
     HEADER,
@@ -21,10 +22,14 @@ from .context import (
     PendingContext,
     check_inject_header,
     current_pending,
+    get_soajs_context,
     max_header_size,
 )
 from .exceptions import InjectHeaderError
 from .registry import RegistryManager
+
+# soajs-python users import these four from `soajs.middleware`: `plugwork.soajs.middleware` has them too.
+__all__ = ["SOAJSMiddleware", "SOAJSWSGIMiddleware", "ServiceConnector", "get_soajs_context"]
 
 _HEADER_BYTES = HEADER.encode()
 _WSGI_KEY = "HTTP_" + HEADER.upper()
