@@ -139,3 +139,44 @@ def test_soajs_python_module_paths() -> None:
     assert Top is RegistryManager and issubclass(RegistryError, SOAJSError)
     assert all([Config, ConfigValidationError, SOAJSMiddleware, SOAJSWSGIMiddleware, ServiceConnector])
     assert all([get_soajs_context, ContextData, Database, Registry, ServiceConfig, Tenant, Urac])
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field", "value"),
+    [
+        ("Credentials", {"username": "u", "password": "p"}, "username", "u"),
+        ("DBHost", {"host": "h", "port": 1}, "port", 1),
+        ("RegistryLocation", {"l1": "coreDB", "l2": "x", "env": "dev"}, "l1", "coreDB"),
+        ("Database", {"name": "d", "expireAfter": 5}, "expire_after", 5),
+        ("ServiceConfigIntervals", {"healthCheckInterval": 5}, "health_check_interval", 5),
+        ("ServiceKey", {"algorithm": "aes256", "password": "s"}, "algorithm", "aes256"),
+        ("ServicePort", {"controller": 4000, "maintenanceInc": 1000}, "maintenance_inc", 1000),
+        ("ServiceConfig", {"ports": {"controller": 4001}}, "ports", None),
+        ("CustomRegistry", {"name": "c", "_id": "i"}, "id", "i"),
+        ("Resource", {"name": "r", "_id": "i", "category": "mongo"}, "category", "mongo"),
+        ("Service", {"group": "g", "port": 2}, "group", "g"),
+        ("TenantMain", {"id": "m", "code": "M"}, "code", "M"),
+        ("Key", {"iKey": "i", "eKey": "e"}, "e_key", "e"),
+        ("Application", {"product": "P", "package": "P_1", "appId": "a"}, "app_id", "a"),
+        ("Package", {"acl": {"a": 1}}, "acl", {"a": 1}),
+        ("Tenant", {"id": "t", "code": "T", "main": {"id": "m", "code": "M"}}, "code", "T"),
+        ("UracTenant", {"id": "t", "code": "T"}, "id", "t"),
+        ("Urac", {"_id": "u", "groupsConfig": [1]}, "groups_config", [1]),
+        ("InterConnect", {"name": "n", "host": "h", "port": 3}, "latest", None),
+        ("Awareness", {"host": "h", "port": 4000}, "inter_connect", []),
+        ("ContextData", {"tenant": {"id": "t", "code": "T"}}, "urac", None),
+        ("Registry", {"name": "dev"}, "services", {}),
+    ],
+)
+def test_every_model_reads_aliases_and_keeps_new_fields(
+    model: str, data: dict, field: str, value: object
+) -> None:
+    from plugwork.soajs import models
+
+    cls = getattr(models, model)
+    instance = cls.model_validate({**data, "addedByANewerGateway": True})
+    if value is not None or field in ("latest", "urac"):
+        assert getattr(instance, field) == value
+    assert instance.model_extra == {"addedByANewerGateway": True}
+    with pytest.raises(ValidationError):
+        cls.model_validate([])
