@@ -230,3 +230,53 @@ def test_auto_reload_thread_reloads_at_the_registry_period() -> None:
     finally:
         registry.stop()
     assert registry._thread is None
+
+
+def test_manual_deployment_registers_with_mw_and_again_when_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """soajs-python's manual deployment (a WSGI app's path): the registration thread keeps it registered."""
+    import json
+
+    monkeypatch.setenv("SOAJS_DEPLOY_MANUAL", "true")
+    registered: list[dict[str, Any]] = []
+    known = {"value": False}
+    again = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/register":
+            registered.append(json.loads(request.content))
+            known["value"] = True
+            if len(registered) == 2:
+                again.set()
+            return httpx.Response(200, content=envelope({"ok": True}))
+        if request.url.path == "/awarenessStat":
+            hosts = {"1": ["10.0.0.2"]} if known["value"] else {}
+            return httpx.Response(200, content=envelope({"services": {"svc": {"hosts": hosts}}}))
+        return httpx.Response(200, content=envelope(registry_data()))
+
+    registry = RegistryManager(
+        "svc",
+        "dev",
+        registry_api="gw:5000",
+        transport=httpx.MockTransport(handler),
+        auto_reload=False,
+        service_port=4100,
+        service_ip="10.0.0.2",
+        service_group="shop",
+        register_check_seconds=0.05,
+    )
+    try:
+        [body] = registered
+        assert body["mw"] is True and "middleware" not in body
+        assert (body["name"], body["port"], body["group"], body["version"], body["ip"]) == (
+            "svc",
+            4100,
+            "shop",
+            "1",
+            "10.0.0.2",
+        )
+        known["value"] = False  # the gateway restarted and forgot this host
+        assert again.wait(10), "not registered again"
+    finally:
+        registry.stop()

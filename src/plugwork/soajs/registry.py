@@ -75,6 +75,7 @@ class RegistryManager:
         service_group: str | None = None,
         service_version: str | None = None,
         config: Config | dict[str, Any] | None = None,
+        register_check_seconds: float = CHECK_INTERVAL,
     ) -> None:
         self.service_name = service_name
         self.env_code = (env_code or os.environ.get("SOAJS_ENV") or "dev").lower()
@@ -82,7 +83,7 @@ class RegistryManager:
         self.auto_reload = auto_reload
         self.api = RegistryApi(registry_api or os.environ.get("SOAJS_REGISTRY_API"), timeout, transport)
         self._clock = clock
-        self._claim = threading.Lock()
+        self._claim_lock = threading.Lock()
         self._reloading = False
         self._last_attempt: float | None = None
         self._registry: Registry | None = None
@@ -91,6 +92,7 @@ class RegistryManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.registrar: Registrar | None = None
+        self.register_check_seconds = register_check_seconds
         if deploy_manual() and service_port is None and load:
             log.warning("SOAJS_DEPLOY_MANUAL is set but no service_port was given: not registering")
         if deploy_manual() and service_port is not None:
@@ -115,76 +117,65 @@ class RegistryManager:
 
     def load(self) -> Registry:
         """The first load: raises :class:`RegistryError` (URL and gateway codes) when it fails."""
-        self._claim_now(force=True)
-        try:
-            registry = self.api.get_registry(self.params)
-        except RegistryError:
-            self._release()
-            raise
-        return self._store(registry)
+        self._note_attempt()
+        return self._store(self.api.get_registry(self.params))
 
     async def aload(self) -> Registry:
         """:meth:`load` without blocking the event loop."""
-        self._claim_now(force=True)
-        try:
-            registry = await self.api.aget_registry(self.params)
-        except RegistryError:
-            self._release()
-            raise
-        return self._store(registry)
+        self._note_attempt()
+        return self._store(await self.api.aget_registry(self.params))
 
     def reload(self, *, force: bool = False) -> bool:
         """Fetch the registry again. False when throttled (under a second since the last attempt, or one
         already running) or failed — then the last good registry stays and :attr:`last_error` says why."""
-        if not self._claim_now(force=force):
+        if not self._claim(force=force):
             return False
         try:
-            registry = self.api.get_registry(self.params)
+            self._store(self.api.get_registry(self.params))
         except RegistryError as exc:
             return self._failed(exc)
-        self._store(registry)
+        finally:
+            self._release()
         return True
 
     async def areload(self, *, force: bool = False) -> bool:
         """:meth:`reload` without blocking the event loop."""
-        if not self._claim_now(force=force):
+        if not self._claim(force=force):
             return False
         try:
-            registry = await self.api.aget_registry(self.params)
+            self._store(await self.api.aget_registry(self.params))
         except RegistryError as exc:
             return self._failed(exc)
-        self._store(registry)
+        finally:
+            self._release()
         return True
 
-    def _claim_now(self, *, force: bool) -> bool:
-        # `force` skips the one-second throttle (the first load), never the one-at-a-time rule.
-        with self._claim:
+    def _claim(self, *, force: bool) -> bool:
+        # `force` skips the one-second throttle, never the one-reload-at-a-time rule.
+        with self._claim_lock:
             now = self._clock()
-            if self._reloading:
-                return False
-            if (
-                not force
-                and self._last_attempt is not None
-                and now - self._last_attempt < MIN_RELOAD_INTERVAL
-            ):
+            last = self._last_attempt
+            if self._reloading or (not force and last is not None and now - last < MIN_RELOAD_INTERVAL):
                 return False
             self._reloading, self._last_attempt = True, now
             return True
 
+    def _note_attempt(self) -> None:
+        with self._claim_lock:
+            self._last_attempt = self._clock()
+
     def _release(self) -> None:
-        with self._claim:
+        with self._claim_lock:
             self._reloading = False
 
     def _store(self, registry: Registry) -> Registry:
         registry.service_type = self.service_type
         self._registry = registry  # one reference swap: readers never see half a registry
         self.last_error, self.last_success = None, self._clock()
-        self._release()
         return registry
 
     def _failed(self, exc: RegistryError) -> bool:
         self.last_error = str(exc)
-        self._release()
         log.warning("SOAJS registry reload failed; keeping the last good registry", error=str(exc))
         return False
 
@@ -207,7 +198,7 @@ class RegistryManager:
     def _auto_reload(self) -> None:
         # One thread: reloads at the registry's period and, when registered, checks every few seconds that
         # the gateway still lists this host (it forgets them when it restarts).
-        step = CHECK_INTERVAL if self.registrar is not None else None
+        step = self.register_check_seconds if self.registrar is not None else None
         next_reload = self._clock() + self.reload_period
         while not self._stop.wait(step if step is not None else self.reload_period):
             if self.registrar is not None:
