@@ -6,7 +6,10 @@ opens the given services to key holders, a tenant with an application, an intern
 minted by ``soajs.core.modules``' own key helper), then runs the controller with ``SOAJS_ENV=dev`` and
 ``SOAJS_DEPLOY_MANUAL=1``. Its ports are fixed by SOAJS (4000 gateway, 5000 maintenance); a preload binds
 them to 127.0.0.1 only, and a machine-wide lock keeps two test runs from starting two gateways at once.
-Stopped with SIGINT, then SIGKILL, before its database.
+Stopped with SIGINT, then SIGKILL, before its database (and it exits by itself if the test process dies).
+
+In a ``conftest.py``: ``from support.mongo_wire import mongo_wire_server`` and ``from support.soajs_gateway
+import soajs_gateway`` (fixtures); the gateway opens the services named in ``SOAJS_TEST_SERVICES``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -306,6 +310,7 @@ class SoajsGateway:
             self.process.stop()
             self.process = None
         self._release()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _release(self) -> None:
         if self._lock is not None:
