@@ -20,6 +20,8 @@ EXTRAS = [
     ("fastapi", "fastapi", "plugwork.fastapi"),
     ("fastapi", "fastapi", "plugwork.events.api"),
     ("fastapi", "fastapi", "plugwork.events.fastapi"),
+    ("httpx", "soajs", "plugwork.soajs.wire"),
+    ("httpx", "soajs", "plugwork.soajs.registry"),
 ]
 
 

@@ -32,3 +32,26 @@ def test_plugwork_run_without_httpx_names_the_soajs_extra(tmp_path: Path) -> Non
     assert done.stderr.strip().splitlines()[-1] == (
         "Error: MissingDependency: httpx is not installed: pip install 'plugwork[soajs]'"
     )
+
+
+def test_apps_without_soajs_start_without_httpx(tmp_path: Path) -> None:
+    """The SOAJS plugin is built in: importing it must not need the extra when SOAJS is not used."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "httpx.py").write_text("raise ModuleNotFoundError(\"No module named 'httpx'\", name='httpx')\n")
+    code = (
+        "import asyncio\n"
+        "from plugwork import App, Settings\n"
+        "from plugwork.soajs import SOAJSMiddleware, get_soajs_context\n"
+        "async def main():\n"
+        "    async with App('svc', settings=Settings(queue_url='none')) as app:\n"
+        "        print('STATE=' + app.state.value)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SOAJS_", "PLUGWORK_"))},
+        "PYTHONPATH": str(shadow),
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "STATE=running" in done.stdout.splitlines()

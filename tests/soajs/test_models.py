@@ -180,3 +180,13 @@ def test_every_model_reads_aliases_and_keeps_new_fields(
     assert instance.model_extra == {"addedByANewerGateway": True}
     with pytest.raises(ValidationError):
         cls.model_validate([])
+
+
+def test_every_public_name_resolves() -> None:
+    import plugwork.soajs as package
+
+    assert sorted(package.__all__) == sorted(set(package.__all__))
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = package.NoSuchName  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..extras import require
 from .context import HEADER
 from .exceptions import SOAJSError
 from .models import ConnectResponse, ContextData, InterConnect
@@ -125,6 +126,4 @@ class ServiceConnector:
 
 
 def _httpx() -> Any:
-    from .wire import _httpx as load
-
-    return load()
+    return require("httpx", extra="soajs")

@@ -9,7 +9,7 @@ context, or gets a 401 when ``required=True`` (``exempt_paths`` such as health p
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,7 +26,9 @@ from .context import (
     max_header_size,
 )
 from .exceptions import InjectHeaderError
-from .registry import RegistryManager
+
+if TYPE_CHECKING:
+    from .registry import RegistryManager
 
 # soajs-python users import these four from `soajs.middleware`: `plugwork.soajs.middleware` has them too.
 __all__ = ["SOAJSMiddleware", "SOAJSWSGIMiddleware", "ServiceConnector", "get_soajs_context"]

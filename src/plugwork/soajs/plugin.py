@@ -30,11 +30,11 @@ from .context import DEFAULT_MAX_HEADER_SIZE
 from .exceptions import RegistryError
 from .middleware import SOAJSMiddleware
 from .registration import CHECK_INTERVAL, HeartbeatServer, Registrar
-from .registry import RegistryManager
 
 if TYPE_CHECKING:
     from ..app import App
     from ..plugins import ASGIApp
+    from .registry import RegistryManager
 
 _EXEMPT = frozenset({"/heartbeat", "/health", "/health/live", "/health/ready", "/metrics"})
 
@@ -97,6 +97,10 @@ class SoajsPlugin(Plugin):
         return True
 
     def on_app_init(self, init: AppInit) -> None:
+        # Here, not at the top: every app imports this module (a built-in plugin), and the registry's HTTP
+        # client needs the `soajs` extra.
+        from .registry import RegistryManager
+
         config: SoajsSettings = init.config
         _check_meta(init.app)
         registry = self.registry = RegistryManager(

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..observability.logging import get_logger
 from .config import Config
 from .exceptions import RegistryError
-from .wire import RegistryApi
+
+if TYPE_CHECKING:
+    from .wire import RegistryApi
 
 log = get_logger("plugwork.soajs.registration")
 CHECK_INTERVAL = 5.0

@@ -17,11 +17,8 @@ from ..extras import require
 from .exceptions import RegistryError
 from .models import Registry
 
+httpx = require("httpx", extra="soajs")
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
-
-
-def _httpx() -> Any:
-    return require("httpx", extra="soajs")
 
 
 def parse_address(address: str | None) -> str:
@@ -76,7 +73,6 @@ class RegistryApi:
 
     # ------------------------------------------------------------------------------------------ plumbing
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        httpx = _httpx()
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout, transport=self.transport)
         url = self.base + path
@@ -92,7 +88,6 @@ class RegistryApi:
             raise RegistryError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
 
     async def _acall(self, method: str, path: str, **kwargs: Any) -> Any:
-        httpx = _httpx()
         if self._aclient is None:
             transport = self.transport
             self._aclient = httpx.AsyncClient(timeout=self.timeout, transport=transport)
