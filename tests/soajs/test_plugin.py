@@ -256,3 +256,27 @@ def test_bad_meta_is_a_definition_error(gateway: FakeGateway) -> None:
 
     with pytest.raises(DefinitionError, match="'required' or 'optional'"):
         asyncio.run(app.start())
+
+
+def test_only_http_requests_through_the_middleware_get_a_soajs_context() -> None:
+    from plugwork.soajs import check_inject_header
+    from plugwork.soajs.carrier import SoajsCarrier
+    from plugwork.soajs.context import current_pending
+
+    carrier = SoajsCarrier()
+    forged = {"soajsinjectobj": inject_header().decode(), "authorization": "Bearer x"}
+    for transport in ("plugboard", "queue", "http"):
+        ctx = Context(transport=transport)
+        carrier.extract(forged, ctx)  # a header alone, not checked by the middleware: ignored
+        assert ctx.soajs is None and ctx.extras == {}
+    token = current_pending.set(check_inject_header(inject_header()))
+    try:
+        queued = Context(transport="queue")
+        carrier.extract({}, queued)
+        assert queued.soajs is None
+        served = Context(transport="http")
+        carrier.extract({"authorization": "Bearer x"}, served)
+        assert served.soajs is not None and served.soajs.tenant.code == "DBTN"
+        assert served.extras == {"soajs.caller_headers": {"authorization": "Bearer x"}}
+    finally:
+        current_pending.reset(token)

@@ -1,10 +1,11 @@
 """The SOAJS context in Plugwork invocations: ``ctx.soajs``, and actions that need a tenant.
 
-:class:`SoajsCarrier` fills ``ctx.soajs`` (a typed :class:`ContextData`) for invocations that came through the
-gateway: over HTTP from the header :class:`~plugwork.soajs.SOAJSMiddleware` already checked (headers over
-8 KiB never reach carriers), elsewhere from a carried ``soajsinjectobj``. It never writes the header out:
-it holds the tenant's keys, which must not land in job rows or in calls to other services (use
-:class:`~plugwork.soajs.ServiceConnector` to call SOAJS services).
+:class:`SoajsCarrier` fills ``ctx.soajs`` (a typed :class:`ContextData`) for HTTP invocations that came
+through the gateway, from the header :class:`~plugwork.soajs.SOAJSMiddleware` checked for this request (the
+transports hand carriers only values up to 8 KiB; the gateway's header may be 64 KiB). Only HTTP: a job
+row or a Plugboard message could carry a forged ``soajsinjectobj`` from any producer, and the header is
+never written out (it holds the tenant's keys, which must not land in job rows or in calls to other
+services — use :class:`~plugwork.soajs.ServiceConnector` to call SOAJS services).
 
 An action declares that it needs a tenant with ``@action(meta={"soajs": {"tenant": "required"}})`` —
 optionally ``"tenants": ["CODE", ...]`` to admit only those — or with the per-action middleware
@@ -15,40 +16,29 @@ admitted gets 403 FORBIDDEN.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..context import Context
 from ..dispatch import CallNext, Invocation, Middleware, Outcome
 from ..errors import ErrorCode
 from .connector import CALLER_HEADERS, CALLER_KEY
-from .context import DEFAULT_MAX_HEADER_SIZE, HEADER, check_inject_header, current_pending
+from .context import current_pending
 from .models import ContextData
-
-if TYPE_CHECKING:
-    from .registry import RegistryManager
 
 
 class SoajsCarrier:
     """Reads the caller's SOAJS context into ``ctx.soajs`` (see the module docstring)."""
 
-    keys: tuple[str, ...] = (HEADER, *CALLER_HEADERS)
-
-    def __init__(self, registry: RegistryManager | None, max_size: int = DEFAULT_MAX_HEADER_SIZE) -> None:
-        self.registry = registry
-        self.max_size = max_size
+    keys: tuple[str, ...] = CALLER_HEADERS
 
     def extract(self, headers: Mapping[str, str], ctx: Context) -> None:
-        """Set ``ctx.soajs``; raises :class:`InjectHeaderError` (400) for a malformed header."""
+        """Set ``ctx.soajs``; raises :class:`InjectHeaderError` (400) when the typed models reject it."""
+        pending = current_pending.get() if ctx.transport == "http" else None
+        if pending is None:
+            return
         caller = {name: headers[name] for name in CALLER_HEADERS if headers.get(name)}
         if caller:  # kept for ServiceConnector: gateway calls forward the caller's credentials
             ctx.extras[CALLER_KEY] = caller
-        pending = current_pending.get()
-        if pending is None:
-            raw = headers.get(HEADER)
-            if raw is None:
-                return
-            registry = self.registry.current if self.registry is not None else None
-            pending = check_inject_header(raw, registry, max_size=self.max_size)
         ctx.soajs = pending.resolve()
 
     def inject(self, ctx: Context, headers: MutableMapping[str, str]) -> None:

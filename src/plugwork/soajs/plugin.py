@@ -112,7 +112,7 @@ class SoajsPlugin(Plugin):
             load=False,
         )
         init.provide(RegistryManager, registry)
-        init.add_carrier(SoajsCarrier(registry, config.max_header_size))
+        init.add_carrier(SoajsCarrier())
         init.add_middleware(tenant_guard)
         init.add_health_check("soajs_registry", registry.health)
 
