@@ -117,3 +117,29 @@ async def test_openapi_shows_the_bearer_scheme_on_protected_operations(client: T
     assert "403" in create["responses"] and "401" in create["responses"]
     assert "security" not in doc["paths"]["/actions/ping"]["post"]
     assert doc["paths"]["/actions/whoami"]["post"]["security"] == [{"bearerAuth": []}]
+
+
+async def test_rest_routes_get_the_same_rules_and_openapi_security() -> None:
+    from plugwork.rest import RestPlugin
+
+    app = make_app()
+    app.add_plugin(RestPlugin(prefix="/api"))
+    async with TestClient(app, worker=False) as c:
+        doc = (await c.http.get("/openapi.json")).json()
+        rest_ops = [
+            op
+            for item in doc["paths"].values()
+            for op in item.values()
+            if isinstance(op, dict) and op.get("operationId", "").startswith("rest_")
+        ]
+        assert rest_ops, "the REST plugin should have routes for these actions"
+        for op in rest_ops:
+            if op["operationId"] != "rest_ping":
+                assert op["security"] == [{"bearerAuth": []}], op["operationId"]
+        assert (await c.http.post("/api/orders", json={"item": "pen"})).status_code == 401
+        wrong = await c.http.post("/api/orders", json={"item": "pen"}, headers=bearer("orders:read"))
+        assert wrong.status_code == 403
+        ok = await c.http.post("/api/orders", json={"item": "pen"}, headers=bearer("orders:write"))
+        assert ok.status_code == 200 and ok.json()["by"] == "alice"
+        forged = {"Authorization": f"Bearer {FORGED['alg_none']}"}
+        assert (await c.http.get("/api/orders", headers=forged)).status_code == 401

@@ -79,10 +79,17 @@ class AuthPlugin(Plugin):
             "bearerFormat": "JWT",
         }
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for spec in app.actions.values():
-            operation = document["paths"].get(f"/actions/{spec.name}", {}).get("post")
-            protected = bool(spec.permissions) or (settings.required and not spec.public)
-            if operation is None or not protected:
+        # Every operation that invokes an action: POST /actions/{name} (operationId: the name) and the REST
+        # plugin's routes (operationId: rest_<name>); they all go through the permission check.
+        by_operation = {
+            key: spec for spec in app.actions.values() for key in (spec.name, f"rest_{spec.name}")
+        }
+        operations = [
+            op for item in document.get("paths", {}).values() for op in item.values() if isinstance(op, dict)
+        ]
+        for operation in operations:
+            spec = by_operation.get(operation.get("operationId", ""))
+            if spec is None or not (spec.permissions or (settings.required and not spec.public)):
                 continue
             operation["security"] = [{SCHEME: []}]
             operation["responses"]["401"] = {
