@@ -138,7 +138,7 @@ async def main() -> None:
                 f"{r['repo create'] / r['hand create']:.2f}x",
             ]
         )
-    print(f"\nCPU µs per call, best of {args.rounds} interleaved rounds of {args.calls} calls (goal: <= 1.20x)")
+    print(f"\nCPU µs per call, best of {args.rounds} rounds of {args.calls} calls (goal: <= 1.20x)")
     print(table(["backend", "hand get", "repo get", "ratio", "hand create", "repo create", "ratio"], rows))
 
 
