@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 import jwt
@@ -199,3 +200,15 @@ def test_identity_signatures() -> None:
         signer.verify("v2." + value[3:])
     with pytest.raises(InvalidToken):
         signer.verify("x" * 20000)
+
+
+def test_cli_reads_the_yaml_section_like_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "plugwork.yaml"
+    config.write_text(f"plugins:\n  auth:\n    jwt_secret: {SECRET}\n    jwt_issuer: from-yaml\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("PLUGWORK_JWT_SECRET", "PYMODULES_JWT_SECRET", "PLUGWORK_JWT_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PLUGWORK_CONFIG", str(config))
+    result = CliRunner().invoke(main, ["auth", "token", "--sub", "dev"])
+    assert result.exit_code == 0, result.output
+    assert jwt.decode(result.output.strip(), SECRET, algorithms=["HS256"], issuer="from-yaml")["sub"] == "dev"

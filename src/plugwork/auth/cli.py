@@ -33,8 +33,13 @@ def token(
         claims["roles"] = list(roles)
     if tenant:
         claims["tenant"] = tenant
+    from ..config import load_plugin_settings, load_settings
+    from .settings import AuthSettings
+
     try:
-        click.echo(JWTAuthProvider().mint(claims, expires_in=parse_duration(expires)))
+        # As the app loads them: environment, .env, and the PLUGWORK_CONFIG file's plugins.auth section.
+        settings = load_plugin_settings(AuthSettings, "auth", load_settings())
+        click.echo(JWTAuthProvider(settings).mint(claims, expires_in=parse_duration(expires)))  # type: ignore[arg-type]
     except PlugworkError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     except ValueError as exc:  # the settings' own validation (a short secret, mixed algorithms...)

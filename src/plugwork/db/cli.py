@@ -2,7 +2,8 @@
 
 They sit in the ``plugwork db`` group beside the job store's ``plugwork db migrate``; the two schemas
 never collide (see :mod:`plugwork.db.migrations`). Every command takes ``--url`` (default: the database
-settings, ``PLUGWORK_DATABASE_URL`` and friends) and ``--directory`` (default: ``migrations``).
+settings, ``PLUGWORK_DATABASE_URL`` and friends, and the ``plugins.db`` section of the ``PLUGWORK_CONFIG``
+YAML file) and ``--directory`` (default: ``migrations``).
 """
 
 from __future__ import annotations
@@ -29,15 +30,23 @@ directory_option = click.option(
 )
 
 
+def db_settings(config_file: str | None = None) -> Any:
+    """The database settings as an app would load them: environment, ``.env``, YAML ``plugins.db``."""
+    from ..config import load_plugin_settings, load_settings
+    from .settings import DatabaseSettings
+
+    return load_plugin_settings(DatabaseSettings, "db", load_settings(config_file))
+
+
 def _environment(url: str | None, directory: str | None) -> Any:
     from .migrations import MigrationEnvironment
 
     # env.py imports the project's models: the working directory is importable, as for `plugwork run`.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    from .settings import DatabaseSettings, normalize_url
+    from .settings import normalize_url
 
-    settings = DatabaseSettings()
+    settings = db_settings()
     return MigrationEnvironment(
         directory or settings.migrations, normalize_url(url) if url else settings.resolved_url()
     )
@@ -56,9 +65,8 @@ def _run(work: Callable[[], Any]) -> Any:
 def init(directory: str | None, models: tuple[str, ...]) -> None:
     """Create the Alembic environment for your models (env.py, script template, versions/)."""
     from .migrations import write_environment
-    from .settings import DatabaseSettings
 
-    path = _run(lambda: write_environment(directory or DatabaseSettings().migrations, list(models)))
+    path = _run(lambda: write_environment(directory or db_settings().migrations, list(models)))
     click.echo(f"created the migration environment in {path}/")
 
 
