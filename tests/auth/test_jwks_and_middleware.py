@@ -212,3 +212,20 @@ def test_cli_reads_the_yaml_section_like_the_app(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(main, ["auth", "token", "--sub", "dev"])
     assert result.exit_code == 0, result.output
     assert jwt.decode(result.output.strip(), SECRET, algorithms=["HS256"], issuer="from-yaml")["sub"] == "dev"
+
+
+def test_actions_in_a_fastapi_router_get_the_same_rules() -> None:
+    from auth_app import bearer, make_app
+    from starlette.testclient import TestClient as StarletteClient
+
+    from plugwork.fastapi import action_router, lifespan
+
+    plugwork = make_app()
+    plugwork.configure(queue_url="none", plugboard_url="")
+    outer = fastapi.FastAPI(lifespan=lifespan(plugwork))
+    outer.include_router(action_router(plugwork, prefix="/rpc"))
+    with StarletteClient(outer) as http:
+        assert http.post("/rpc/create_order", json={}).status_code == 401
+        assert http.post("/rpc/create_order", json={}, headers=bearer("orders:read")).status_code == 403
+        ok = http.post("/rpc/create_order", json={"item": "pen"}, headers=bearer("orders:write"))
+        assert ok.status_code == 200 and ok.json()["by"] == "alice"
