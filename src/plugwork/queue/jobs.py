@@ -79,6 +79,20 @@ def encode_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+MAX_JOB_ID = 2**63 - 1
+"""The largest id a SQL store can hold (a signed 64-bit integer, in SQLite and PostgreSQL alike)."""
+
+
+def parse_job_id(job_id: str) -> int | None:
+    """The integer id of a SQL store's job, or None when ``job_id`` cannot name one (not an integer, or
+    outside the store's range): such an id simply finds no job, rather than overflowing the driver."""
+    try:
+        value = int(job_id)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_JOB_ID else None
+
+
 def lease_expired_error(attempts: int) -> str:
     """The error stored on a job that lost its worker on its last allowed delivery (SQL stores match it)."""
     return encode_json(

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import StoreError
-from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json
+from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json, parse_job_id
 from .sql import migrations, queries
 from .store import StoreUnavailable, all_statuses_zero, wait_event
 
@@ -264,7 +264,7 @@ class PostgresJobStore:
     # ------------------------------------------------------------------ management
 
     async def get(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is None:
             return None
         async with self._conn() as conn:
@@ -285,7 +285,7 @@ class PostgresJobStore:
         return [_job(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is not None:
             async with self._conn() as conn, conn.transaction():
                 if _rowcount(await conn.execute(_Q["cancel"], key)):
@@ -293,12 +293,15 @@ class PostgresJobStore:
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
-        if key is not None:
-            async with self._conn() as conn, conn.transaction():
-                if _rowcount(await conn.execute(_Q["retry"], key)):
-                    await conn.execute(_Q["notify"])
-        return await self.get(job_id)
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._conn() as conn, conn.transaction():
+            row = await conn.fetchrow(_Q["retry"], key)
+            if row is not None:
+                await conn.execute(_Q["notify"])
+        # The row as this retry left it: a worker may claim it the moment the transaction commits.
+        return _job(row) if row is not None else await self.get(job_id)
 
     async def purge(self, older_than: float) -> int:
         async with self._conn() as conn:
@@ -378,14 +381,6 @@ def _rowcount(tag: str) -> int:
         return int(tag.rsplit(" ", 1)[-1])
     except ValueError:
         return 0
-
-
-def _int_id(job_id: str) -> int | None:
-    try:
-        value = int(job_id)
-    except (TypeError, ValueError):
-        return None
-    return value if -(2**63) <= value < 2**63 else None
 
 
 def _job(row: asyncpg.Record) -> Job:

@@ -19,7 +19,18 @@ from typing import Any
 
 import aiosqlite
 
-from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json, from_epoch, utc_from_epoch
+from .jobs import (
+    ACTIVE,
+    ClaimedJob,
+    Finish,
+    Job,
+    JobStatus,
+    NewJob,
+    decode_json,
+    from_epoch,
+    parse_job_id,
+    utc_from_epoch,
+)
 from .sql import migrations, queries
 from .store import StoreUnavailable, all_statuses_zero, wait_event
 
@@ -204,7 +215,7 @@ class SQLiteJobStore:
         return changed
 
     async def get(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is None:
             return None
         async with self._session() as conn:
@@ -225,7 +236,7 @@ class SQLiteJobStore:
         return [_job(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is not None:
             async with self._session() as conn:
                 cur = await conn.execute(_Q["cancel"], (key, time.time()))
@@ -234,13 +245,15 @@ class SQLiteJobStore:
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
-        if key is not None:
-            async with self._session() as conn:
-                cur = await conn.execute(_Q["retry"], (key, time.time()))
-            if cur.rowcount:
-                self._notify()
-        return await self.get(job_id)
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._session() as conn:
+            rows = list(await conn.execute_fetchall(_Q["retry"], (key, time.time())))
+        if not rows:
+            return await self.get(job_id)
+        self._notify()
+        return _job(rows[0])  # the row as this retry left it: a worker may claim it the next instant
 
     async def purge(self, older_than: float) -> int:
         async with self._session() as conn:
@@ -285,13 +298,6 @@ async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[st
         found = await conn.execute_fetchall(_Q["ids_by_key"], (json.dumps(missing),))
         by_key.update((key, str(jid)) for key, jid in found)
     return [by_key[j.idempotency_key] if j.idempotency_key else str(next(plain)) for j in jobs]
-
-
-def _int_id(job_id: str) -> int | None:
-    try:
-        return int(job_id)
-    except (TypeError, ValueError):
-        return None
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -82,10 +82,12 @@ SET status = 'cancelled', finished_at = ?2, worker_id = NULL, lease_expires_at =
 WHERE id = ?1 AND status NOT IN ('completed', 'dead', 'cancelled')
 
 -- name: retry
+-- RETURNING: the retried row as it was written, before any worker can claim it.
 UPDATE plugwork_jobs
 SET status = 'ready', attempts = 0, run_at = ?2, finished_at = NULL, result = NULL, error = NULL,
     worker_id = NULL, lease_expires_at = NULL
 WHERE id = ?1 AND status IN ('failed', 'dead', 'cancelled')
+RETURNING *
 
 -- name: purge
 DELETE FROM plugwork_jobs
