@@ -1,4 +1,4 @@
-"""Secrets out of log lines: a logging filter for the servers Plugwork starts (``plugwork run``, ``plugwork hub``).
+"""Secrets out of log lines: a logging filter for the servers Plugwork starts (``plugwork run``, ``hub``).
 
 uvicorn logs request targets with their query strings — its access log, and the ``"WebSocket /path?..."``
 lines of every WebSocket handshake at INFO — and websockets logs request lines and headers at DEBUG. The
