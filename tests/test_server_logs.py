@@ -1,4 +1,4 @@
-"""No secret in the log lines of the servers Plugwork starts (``plugwork hub``, ``plugwork run``), for real."""
+"""No secret in the log lines of the servers Plugwork starts (`plugwork hub`, `plugwork run`), for real."""
 
 from __future__ import annotations
 
