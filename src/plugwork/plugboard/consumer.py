@@ -1,7 +1,7 @@
 """The Plugboard consumer: serves an app's actions to a Plugboard hub over one Phoenix Channels WebSocket.
 
 It connects with the ``token`` and ``actions`` query parameters (plus ``vsn`` when speaking V2; V1, like
-Vera's consumer, sends none), joins topic ``service``, runs each ``request`` push through the dispatcher and
+Vera's consumer, sends none; an actions map too long for a URL goes in the join payload), joins ``service``, runs each ``request`` push through the dispatcher and
 answers with a ``response`` push whose ``ref`` is the request's ``response_ref``. Unlike Vera's consumer it
 heartbeats, reconnects with capped exponential backoff and full jitter, bounds in-flight requests, and on
 :meth:`PlugboardConsumer.stop` finishes in-flight requests before sending ``phx_leave``.
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 log = get_logger("plugwork.plugboard.consumer")
 
+MAX_URL_BYTES = 8000
+"""Longest connect URL the consumer sends: HTTP servers refuse longer request lines (Cowboy, under a real
+Plugboard, at 8000 bytes; websockets at 8192). A longer actions map goes in the ``phx_join`` payload."""
 _MAX_REF = 256
 _MAX_CORRELATION_ID = 128
 
@@ -132,7 +135,8 @@ class PlugboardConsumer:
             raise ConfigError(str(exc), key="vsn") from None
         self._base_url = _websocket_url(url)
         self._dispatcher = dispatcher
-        self._actions_json = orjson.dumps(actions_map(actions)).decode()
+        self._actions = actions_map(actions)
+        self._actions_json = orjson.dumps(self._actions).decode()
         self._max_in_flight = max_in_flight
         self._max_pending = max_in_flight if max_pending is None else max(0, max_pending)
         self._heartbeat_interval = heartbeat_interval
@@ -233,8 +237,24 @@ class PlugboardConsumer:
 
     @property
     def connect_url(self) -> str:
-        """The URL of the next connection attempt, query parameters included (it holds the token)."""
-        params = [("token", self._state.token_value), ("actions", self._actions_json)]
+        """The URL of the next connection attempt, query parameters included (it holds the token).
+
+        The actions map rides in the query, as every Plugboard expects, unless that makes the URL longer
+        than :data:`MAX_URL_BYTES`; then it goes in the ``phx_join`` payload instead (see :meth:`join_payload`).
+        """
+        url = self._url(with_actions=True)
+        return url if len(url) <= MAX_URL_BYTES else self._url(with_actions=False)
+
+    def join_payload(self) -> dict[str, Any]:
+        """The ``phx_join`` payload: ``{}``, or ``{"actions": ...}`` when the map does not fit in the URL."""
+        if len(self._url(with_actions=True)) <= MAX_URL_BYTES:
+            return {}
+        return {"actions": self._actions}
+
+    def _url(self, *, with_actions: bool) -> str:
+        params = [("token", self._state.token_value)]
+        if with_actions:
+            params.append(("actions", self._actions_json))
         if self._serializer.vsn == V2:
             params.append(("vsn", V2))
         parts = urlsplit(self._base_url)
@@ -292,7 +312,7 @@ class PlugboardConsumer:
         joined_at = loop.time()
         try:
             link.join_ref = link.next_ref()
-            join = Message(SERVICE_TOPIC, PHX_JOIN, {}, link.join_ref, link.join_ref)
+            join = Message(SERVICE_TOPIC, PHX_JOIN, self.join_payload(), link.join_ref, link.join_ref)
             reply = await link.call(join, self._connect_timeout, self._send_timeout)
             self._on_joined(reply)
             joined_at = loop.time()

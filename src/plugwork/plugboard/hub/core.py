@@ -184,6 +184,7 @@ class Hub:
 
     async def join(self, socket: ConsumerSocket) -> int:
         """Route requests to a socket that joined ``service``; returns the service's consumer count."""
+        assert socket.actions is not None, "a socket declares its actions before it joins"
         consumer = Consumer(socket.id, socket.service_id, self.id, socket.send_request)
         self.sockets[socket.id] = socket
         self.by_service.setdefault(socket.service_id, {})[socket.id] = socket
