@@ -1,10 +1,11 @@
 """The Plugboard consumer: serves an app's actions to a Plugboard hub over one Phoenix Channels WebSocket.
 
 It connects with the ``token`` and ``actions`` query parameters (plus ``vsn`` when speaking V2; V1, like
-Vera's consumer, sends none; an actions map too long for a URL goes in the join payload), joins ``service``, runs each ``request`` push through the dispatcher and
-answers with a ``response`` push whose ``ref`` is the request's ``response_ref``. Unlike Vera's consumer it
-heartbeats, reconnects with capped exponential backoff and full jitter, bounds in-flight requests, and on
-:meth:`PlugboardConsumer.stop` finishes in-flight requests before sending ``phx_leave``.
+Vera's consumer, sends none; an actions map too long for a URL goes in the join payload instead), joins
+topic ``service``, runs each ``request`` push through the dispatcher and answers with a ``response`` push
+whose ``ref`` is the request's ``response_ref``. Unlike Vera's consumer it heartbeats, reconnects with
+capped exponential backoff and full jitter, bounds in-flight requests, and on :meth:`PlugboardConsumer.stop`
+finishes in-flight requests before sending ``phx_leave``.
 
 What the hub says about the service, its tokens (rotated as Vera's consumer does) and its consumer count is
 kept in :class:`~plugwork.plugboard.consumer_state.ServiceState`. Token values never appear in logs or health.
@@ -240,7 +241,7 @@ class PlugboardConsumer:
         """The URL of the next connection attempt, query parameters included (it holds the token).
 
         The actions map rides in the query, as every Plugboard expects, unless that makes the URL longer
-        than :data:`MAX_URL_BYTES`; then it goes in the ``phx_join`` payload instead (see :meth:`join_payload`).
+        than :data:`MAX_URL_BYTES`; then it goes in the ``phx_join`` payload (see :meth:`join_payload`).
         """
         url = self._url(with_actions=True)
         return url if len(url) <= MAX_URL_BYTES else self._url(with_actions=False)

@@ -2,8 +2,8 @@
 
 Connect params come from the query string (``token``, ``actions``, ``vsn``); the token may instead come as
 the subprotocol pair ``["phoenix", "base64url.bearer.phx.<b64>"]`` that newer JS clients send, and the
-actions map as ``{"actions": {...}}`` in the ``phx_join`` payload (a large map does not fit in a URL). A refused
-connection gets an HTTP status and the reason as the body when the server supports WebSocket denial
+actions map as ``{"actions": {...}}`` in the ``phx_join`` payload (a large map does not fit in a URL).
+A refused connection gets an HTTP status and the reason as the body when the server supports WebSocket denial
 responses (uvicorn does), otherwise an accepted-then-closed socket whose close reason is the refusal.
 
 A frame that cannot be decoded (bad JSON, wrong arity, over the size limit) closes that socket cleanly with
