@@ -222,6 +222,7 @@ class PostgresBackplane:
         pool = self.store.pool
         if self._listener is None or self._listener.is_closed():
             await self._listen()
+            await self.hub.revocations.revalidate()  # deletions may have been notified while deaf
         beat = "UPDATE plugboard_hubs SET heartbeat_at = now() WHERE id = $1"
         status = await pool.execute(beat, self.hub.id)
         if status == "UPDATE 0":  # we were taken for dead: come back with our consumers

@@ -38,6 +38,7 @@ from ..protocol import (
     serializer_for,
 )
 from .models import Service, ServiceToken, new_id
+from .revocation import REVOKED_CLOSE_CODE
 from .router import Answer
 
 if TYPE_CHECKING:
@@ -158,6 +159,9 @@ class ConsumerSocket:
     async def run(self) -> None:
         hub = self.hub
         hub.connections.add(self)
+        revoked = hub.revocations.refusal(self)  # deleted while this socket was being accepted
+        if revoked is not None:
+            await self.close(REVOKED_CLOSE_CODE, revoked)
         decode = self.serializer.decode
         limit = hub.settings.max_frame_bytes
         receive = self._receive
