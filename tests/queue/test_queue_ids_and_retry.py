@@ -16,7 +16,7 @@ from plugwork.queue.cli import jobs
 from plugwork.queue.client import JobQueue
 from plugwork.queue.http import job_routes
 from plugwork.queue.jobs import Finish, JobStatus, NewJob
-from plugwork.queue.store import JobStore, store_from_url
+from plugwork.queue import JobStore, store_from_url
 
 OUT_OF_RANGE = ["99999999999999999999", "9223372036854775808", "-1", "0", "-99999999999999999999"]
 

@@ -26,6 +26,7 @@ from .jobs import (
     Job,
     JobStatus,
     NewJob,
+    decode_headers,
     decode_json,
     from_epoch,
     parse_job_id,
@@ -168,7 +169,7 @@ class SQLiteJobStore:
             rows = await conn.execute_fetchall(
                 _Q["claim"], (now, worker_id, now + lease_seconds, qjson, limit)
             )
-        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def start(self, worker_id: str, ids: Sequence[str]) -> None:
         if ids:
@@ -287,6 +288,7 @@ async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[st
             j.run_at,
             j.idempotency_key,
             j.correlation_id,
+            j.headers,
         ]
         for j in jobs
     ]
@@ -320,6 +322,7 @@ def _job(row: sqlite3.Row) -> Job:
         correlation_id=row["correlation_id"],
         worker_id=row["worker_id"],
         lease_expires_at=from_epoch(row["lease_expires_at"]),
+        headers=decode_headers(row["headers"]),
     )
 
 
