@@ -12,11 +12,11 @@ from pydantic import BaseModel
 from queue_helpers import make_action
 from starlette.applications import Starlette
 
+from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.cli import jobs
 from plugwork.queue.client import JobQueue
 from plugwork.queue.http import job_routes
 from plugwork.queue.jobs import Finish, JobStatus, NewJob
-from plugwork.queue import JobStore, store_from_url
 
 OUT_OF_RANGE = ["99999999999999999999", "9223372036854775808", "-1", "0", "-99999999999999999999"]
 

@@ -87,6 +87,11 @@ def encode_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+MAX_HANDBACKS = 3
+"""How many times a lost worker's claim of a job that never started is handed back with the attempt refunded.
+Bounded, because "never started" is what the store last heard: a job that kills its worker before the worker
+recorded its start must still end ``dead`` after ``max_attempts + MAX_HANDBACKS`` deliveries at most."""
+
 MAX_JOB_ID = 2**63 - 1
 """The largest id a SQL store can hold (a signed 64-bit integer, in SQLite and PostgreSQL alike)."""
 
@@ -106,7 +111,9 @@ def lease_expired_error(attempts: int) -> str:
     return encode_json(
         {
             "error_code": "INTERNAL",
-            "error_message": f"worker lost (lease expired) on delivery {attempts}; no attempts left",
+            "error_message": (
+                f"worker lost (heartbeat or lease expired) on delivery {attempts}; no attempts left"
+            ),
             "details": None,
         }
     )

@@ -18,6 +18,7 @@ from ..errors import StoreError
 from ..extras import require
 from .jobs import (
     ACTIVE,
+    MAX_HANDBACKS,
     ClaimedJob,
     Finish,
     Job,
@@ -254,9 +255,7 @@ class PostgresJobStore:
         return _rowcount(tag)
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not ids:
-            return set()
-        async with self._conn() as conn:
+        async with self._conn() as conn:  # with no ids too: the renewal is recorded on the worker's row
             rows = await conn.fetch(_Q["renew"], worker_id, float(lease_seconds), [int(i) for i in ids])
         return {str(r[0]) for r in rows}
 
@@ -270,10 +269,14 @@ class PostgresJobStore:
 
     async def reclaim_expired(self) -> int:
         async with self._conn() as conn, conn.transaction():
-            changed = _rowcount(await conn.execute(_Q["reclaim_expired"]))
+            changed = _rowcount(await conn.execute(_Q["reclaim_lost"], MAX_HANDBACKS))
+            await conn.execute(_Q["forget_lost_workers"])
             if changed:
                 await conn.execute(_Q["notify"])
         return changed
+
+    def heartbeat_session(self) -> PostgresHeartbeat:
+        return PostgresHeartbeat(self.url, self._command_timeout)
 
     # ------------------------------------------------------------------ management
 
@@ -334,6 +337,37 @@ class PostgresJobStore:
             for status, n in await conn.fetch(_Q["counts"]):
                 out[JobStatus(status)] = n
         return out
+
+
+class PostgresHeartbeat:
+    """A heartbeat thread's own connection, driven by an event loop of the thread's own (asyncpg is async)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._timeout = timeout
+        try:
+            self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=10.0))
+        except BaseException:
+            self._loop.close()
+            raise
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        self._loop.run_until_complete(
+            self._conn.execute(_Q["worker_beat"], worker_id, float(dead_after), timeout=self._timeout)
+        )
+
+    def retire(self, worker_id: str) -> None:
+        self._loop.run_until_complete(
+            self._conn.execute(_Q["worker_retire"], worker_id, timeout=self._timeout)
+        )
+
+    def close(self) -> None:
+        try:
+            self._loop.run_until_complete(self._conn.close(timeout=5))
+        except Exception:
+            self._conn.terminate()
+        finally:
+            self._loop.close()
 
 
 async def _insert(conn: Any, jobs: Sequence[NewJob]) -> list[str]:

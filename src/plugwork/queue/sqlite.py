@@ -21,6 +21,7 @@ import aiosqlite
 
 from .jobs import (
     ACTIVE,
+    MAX_HANDBACKS,
     ClaimedJob,
     Finish,
     Job,
@@ -190,11 +191,11 @@ class SQLiteJobStore:
         return changed
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not ids:
-            return set()
-        params = (worker_id, time.time() + lease_seconds, json.dumps([int(i) for i in ids]))
-        async with self._session() as conn:
-            rows = await conn.execute_fetchall(_Q["renew"], params)
+        now = time.time()
+        params = (worker_id, now + lease_seconds, json.dumps([int(i) for i in ids]))
+        async with self._session(transaction=True) as conn:
+            rows = await conn.execute_fetchall(_Q["renew"], params) if ids else []
+            await conn.execute(_Q["worker_renewed"], (worker_id, now))
         return {str(r[0]) for r in rows}
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
@@ -208,12 +209,25 @@ class SQLiteJobStore:
         return changed
 
     async def reclaim_expired(self) -> int:
+        now = time.time()
         async with self._session() as conn:
-            cur = await conn.execute(_Q["reclaim_expired"], (time.time(),))
-            changed = cur.rowcount
+            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now,)):
+                return 0  # the common case costs a read, never SQLite's write lock
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await conn.execute(_Q["reclaim_lost"], (now, MAX_HANDBACKS))
+                changed = cur.rowcount
+                await conn.execute(_Q["forget_lost_workers"], (now,))
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
         if changed:
             self._notify()
         return changed
+
+    def heartbeat_session(self) -> SQLiteHeartbeat:
+        return SQLiteHeartbeat(self.path)
 
     async def get(self, job_id: str) -> Job | None:
         key = parse_job_id(job_id)
@@ -274,6 +288,24 @@ class SQLiteJobStore:
             for status, n in await conn.execute_fetchall(_Q["counts"]):
                 out[JobStatus(status)] = n
         return out
+
+
+class SQLiteHeartbeat:
+    """A heartbeat thread's own connection to the store's file (plain ``sqlite3``: the thread may block)."""
+
+    def __init__(self, path: str) -> None:
+        # A beat waits at most 2 s for the write lock, then the next interval tries again.
+        self._conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        self._conn.execute(_Q["worker_beat"], (worker_id, time.time(), dead_after))
+
+    def retire(self, worker_id: str) -> None:
+        self._conn.execute(_Q["worker_retire"], (worker_id,))
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[str]:
