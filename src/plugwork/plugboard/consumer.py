@@ -381,7 +381,13 @@ class PlugboardConsumer:
                     log.warning("malformed plugboard frame skipped", error=str(exc), size=len(frame))
                     continue
                 try:
-                    if not self._handle(link, message):
+                    if message.event == "request" and message.topic == SERVICE_TOPIC:
+                        refusal = self._on_request(link, message.payload)
+                        if refusal is not None:
+                            # Answered by the reader itself, not by a task per answer: a flood of refused
+                            # requests slows the reading down instead of piling up tasks nobody bounds.
+                            await self._respond(link, *refusal)
+                    elif not self._handle(link, message):
                         return
                 except Exception:  # one bad message must never take the consumer down
                     self._stats["malformed_frames"] += 1
@@ -403,9 +409,7 @@ class PlugboardConsumer:
         if message.topic != SERVICE_TOPIC:
             log.debug("plugboard message on an unknown topic ignored", topic=message.topic, phx_event=event)
             return True
-        if event == "request":
-            self._on_request(link, payload)
-        elif event == "service_updated":
+        if event == "service_updated":
             self._state.set_service(payload.get("service") if isinstance(payload, dict) else None)
         elif event == "num_consumers":
             self._state.set_num_consumers(payload.get("num_consumers") if isinstance(payload, dict) else None)
@@ -426,12 +430,13 @@ class PlugboardConsumer:
             log.debug("unknown plugboard event ignored", phx_event=event)
         return True
 
-    def _on_request(self, link: Link, payload: Any) -> None:
+    def _on_request(self, link: Link, payload: Any) -> tuple[str, dict[str, Any]] | None:
+        """Start serving a ``request`` push; or the ``(ref, payload)`` of the refusal to answer at once."""
         ref = payload.get("response_ref") if isinstance(payload, dict) else None
         if not isinstance(ref, str) or not ref or len(ref) > _MAX_REF:
             self._stats["malformed_frames"] += 1
             log.warning("plugboard request without a valid response_ref skipped")
-            return
+            return None
         assert isinstance(payload, dict)
         action, fields = payload.get("action"), payload.get("fields", {})
         problem = None
@@ -440,16 +445,16 @@ class PlugboardConsumer:
         elif fields is not None and not isinstance(fields, dict):
             problem = "Malformed request: 'fields' must be an object"
         if problem is not None:
-            self._spawn(self._respond(link, ref, {"status_code": 400, "message": problem, "fields": {}}))
-        elif self._stopping:
-            self._spawn(self._respond(link, ref, shutting_down()))
-        elif self._admitted >= self._max_in_flight + self._max_pending:
-            self._spawn(self._respond(link, ref, overloaded(self._max_in_flight)))
-        else:
-            assert isinstance(action, str)
-            # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
-            self._admitted += 1
-            self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+            return ref, {"status_code": 400, "message": problem, "fields": {}}
+        if self._stopping:
+            return ref, shutting_down()
+        if self._admitted >= self._max_in_flight + self._max_pending:
+            return ref, overloaded(self._max_in_flight)
+        assert isinstance(action, str)
+        # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
+        self._admitted += 1
+        self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        return None
 
     def _carried(self, payload: dict[str, Any]) -> dict[str, str] | None:
         """The request's carried headers: its ``headers`` object (plus the older ``correlation_id`` key)."""
@@ -472,7 +477,9 @@ class PlugboardConsumer:
             payload = await self._invoke(link, action, fields, ref, headers)
         except asyncio.CancelledError:
             if self._stopping:  # cut short by stop(): tell the producer now rather than at its timeout
-                await asyncio.shield(self._respond(link, ref, shutting_down()))
+                # In this task, which stop() waits for (and may cancel again): never a task of its own
+                # that outlives run(), as a shielded send would.
+                await self._respond(link, ref, shutting_down())
             raise
         finally:
             self._admitted -= 1
