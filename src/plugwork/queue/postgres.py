@@ -50,6 +50,9 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.OperatorInterventionError,
+    # "cannot switch to state 12; another operation is in progress": what asyncpg raises instead of
+    # ConnectionDoesNotExistError when a statement meets a connection whose termination it is processing.
+    asyncpg.InternalClientError,
 )
 _LISTENER_ERRORS: tuple[type[BaseException], ...] = (*_CONNECTION_ERRORS, asyncpg.PostgresError)
 
