@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from queue_helpers import eventually, make_action, make_dispatcher, running, wait_status
 
 from plugwork.queue import JobStore, store_from_url
+from plugwork.queue.heartbeat import Heartbeat
 from plugwork.queue.jobs import MAX_HANDBACKS, JobStatus, NewJob, encode_json
 from plugwork.queue.worker import Worker
 
@@ -113,6 +115,78 @@ async def test_a_worker_heartbeats_while_it_runs_and_retires_when_it_stops(store
         job = await store.get(jid)
         assert job and job.status is JobStatus.ASSIGNED
     assert worker._heartbeat.last_error is None
+
+
+async def test_a_worker_that_cannot_write_its_own_heartbeat_takes_no_one_for_dead(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restart silences every worker at once: none may then reclaim another's jobs."""
+    [jid] = await store.enqueue([new()])
+    await beat(store, "silent", dead_after=0.2)
+    await store.claim("silent", None, 1, 3600)
+    await store.start("silent", [jid])
+    await asyncio.sleep(0.3)
+
+    def unwritable() -> Any:
+        raise OSError("the store is restarting")
+
+    monkeypatch.setattr(store, "heartbeat_session", unwritable)
+    passes: list[bool] = []
+    real_reclaim = store.reclaim_expired
+
+    async def counted(*, silent_workers: bool = True) -> int:
+        passes.append(silent_workers)
+        return await real_reclaim(silent_workers=silent_workers)
+
+    monkeypatch.setattr(store, "reclaim_expired", counted)
+    worker = Worker(store, make_dispatcher(make_action("work", _work, _Item)), reclaim_interval=0.02)
+    async with running(worker):
+        await eventually(lambda: _at_least_passes(passes, 5))
+    assert not any(passes)
+    job = await store.get(jid)
+    assert job and job.status is JobStatus.PROCESSING and job.worker_id == "silent"
+    assert await store.reclaim_expired(silent_workers=False) == 0
+    assert await store.reclaim_expired() == 1  # a steady reclaimer would take it
+
+
+async def _at_least_passes(passes: list[bool], n: int) -> bool:
+    return len(passes) >= n
+
+
+def test_heartbeat_is_steady_only_after_dead_after_of_timely_beats() -> None:
+    outcomes: list[bool] = []
+
+    class Session:
+        def beat(self, worker_id: str, dead_after: float) -> None:
+            if outcomes and not outcomes[-1]:
+                raise OSError("down")
+
+        def retire(self, worker_id: str) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    heartbeat = Heartbeat(Session, "w", interval=0.01, dead_after=0.05)
+    assert not heartbeat.steady
+    outcomes.append(False)
+    heartbeat.start()
+    try:
+        _wait(lambda: heartbeat.last_error is not None)
+        assert not heartbeat.steady
+        outcomes.append(True)
+        _wait(lambda: heartbeat.steady)
+        outcomes.append(False)
+        _wait(lambda: not heartbeat.steady)
+    finally:
+        asyncio.run(heartbeat.stop())
+
+
+def _wait(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout  # a bound on waiting, not a speed claim
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
 
 
 async def _beating(worker: Worker) -> bool:

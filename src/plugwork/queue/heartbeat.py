@@ -62,9 +62,23 @@ class Heartbeat:
         self.dead_after = dead_after
         self.last_beat: float | None = None  # time.monotonic() of the last beat written
         self.last_error: str | None = None
+        self._streak_since: float | None = None  # first beat of the current run of timely beats
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"plugwork-heartbeat-{worker_id}", daemon=True)
         self._log = get_logger("plugwork.queue.heartbeat")
+
+    @property
+    def steady(self) -> bool:
+        """Whether every beat of the last ``dead_after`` seconds was written, each on time.
+
+        Only then may this worker take another one's silence for death: if it could not write its own
+        heartbeat for a while (a database restarting, a long write lock), the others could not either.
+        """
+        since, last = self._streak_since, self.last_beat
+        if since is None or last is None:
+            return False
+        now = time.monotonic()
+        return now - since >= self.dead_after and now - last <= self.dead_after / 2
 
     def start(self) -> None:
         """Start beating (the first beat is written at once)."""
@@ -76,6 +90,13 @@ class Heartbeat:
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join, timeout)
 
+    def _written(self, now: float) -> None:
+        last = self.last_beat
+        if self._streak_since is None or last is None or now - last > self.dead_after / 2:
+            self._streak_since = now  # a late beat starts a new run: the others may have been late too
+        self.last_beat = now
+        self.last_error = None
+
     def _run(self) -> None:
         session: HeartbeatSession | None = None
         failures = 0
@@ -86,6 +107,7 @@ class Heartbeat:
                 session.beat(self.worker_id, self.dead_after)
             except Exception as exc:
                 failures += 1
+                self._streak_since = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if failures == 1 or failures % 60 == 0:
                     self._log.warning("worker heartbeat failed", error=self.last_error, failures=failures)
@@ -95,8 +117,7 @@ class Heartbeat:
                 if failures:
                     self._log.info("worker heartbeat written again", failures=failures)
                 failures = 0
-                self.last_beat = time.monotonic()
-                self.last_error = None
+                self._written(time.monotonic())
             self._stop.wait(self.interval)
         try:
             session = session or self._open()

@@ -308,20 +308,20 @@ class MemoryJobStore:
         row.lease_expires_at = None
         self._waiting.add(row.id)
 
-    def _lost(self, row: _Row, now: float) -> bool:
+    def _lost(self, row: _Row, now: float, silent_workers: bool) -> bool:
         lease = row.lease_expires_at if row.lease_expires_at is not None else now
         worker = self._workers.get(row.worker_id or "")
         if worker is None:
             return lease < now
         heartbeat_at, renewed_at, dead_after = worker
-        return heartbeat_at + dead_after < now or lease < renewed_at
+        return (silent_workers and heartbeat_at + dead_after < now) or lease < renewed_at
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
         now = time.time()
         changed = 0
         with self._workers_lock:
             for row in self._rows.values():
-                if row.status not in RUNNING or not self._lost(row, now):
+                if row.status not in RUNNING or not self._lost(row, now, silent_workers):
                     continue
                 changed += 1
                 if row.status is JobStatus.ASSIGNED and row.handbacks < MAX_HANDBACKS:
@@ -337,7 +337,7 @@ class MemoryJobStore:
                 else:
                     self._make_ready(row)
             for worker_id, (heartbeat_at, _, dead_after) in list(self._workers.items()):
-                if heartbeat_at + dead_after < now:
+                if silent_workers and heartbeat_at + dead_after < now:
                     del self._workers[worker_id]
         if changed:
             self._notify()

@@ -270,10 +270,11 @@ class PostgresJobStore:
             await conn.execute(_Q["notify"])
         return _rowcount(tag)
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
         async with self._conn() as conn, conn.transaction():
-            changed = _rowcount(await conn.execute(_Q["reclaim_lost"], MAX_HANDBACKS))
-            await conn.execute(_Q["forget_lost_workers"])
+            changed = _rowcount(await conn.execute(_Q["reclaim_lost"], MAX_HANDBACKS, silent_workers))
+            if silent_workers:
+                await conn.execute(_Q["forget_lost_workers"])
             if changed:
                 await conn.execute(_Q["notify"])
         return changed

@@ -208,16 +208,17 @@ class SQLiteJobStore:
         self._notify()
         return changed
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
         now = time.time()
         async with self._session() as conn:
-            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now,)):
+            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now, silent_workers)):
                 return 0  # the common case costs a read, never SQLite's write lock
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = await conn.execute(_Q["reclaim_lost"], (now, MAX_HANDBACKS))
+                cur = await conn.execute(_Q["reclaim_lost"], (now, MAX_HANDBACKS, silent_workers))
                 changed = cur.rowcount
-                await conn.execute(_Q["forget_lost_workers"], (now,))
+                if silent_workers:
+                    await conn.execute(_Q["forget_lost_workers"], (now,))
                 await conn.execute("COMMIT")
             except BaseException:
                 await conn.execute("ROLLBACK")

@@ -78,15 +78,17 @@ class JobStore(Protocol):
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
         """Hand jobs back to ``ready`` without spending the attempt (graceful shutdown)."""
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
         """Jobs of lost workers go back to ``ready``; return how many (workers call it every few seconds).
 
-        A running job is lost when its worker went silent past its ``dead_after`` (no heartbeat), when its
+        A running job is lost when its worker went silent past its ``dead_after`` (no heartbeat; only with
+        ``silent_workers``: a caller whose own heartbeat is not steady cannot tell a dead worker from a
+        store that nobody could write to, such as a database restarting), when its
         worker renewed its leases after the job's lease ended without renewing it (a claim the worker
         never received), or — for a worker with no heartbeat row — when its lease expired. A lost job that
         never started (``assigned``) is handed back with its attempt refunded, at most
         :data:`~plugwork.queue.jobs.MAX_HANDBACKS` times per job; a started one spends its attempt and ends
-        ``dead`` with none left. Rows of silent workers are deleted.
+        ``dead`` with none left. Rows of silent workers are deleted (with ``silent_workers``).
         """
 
     def heartbeat_session(self) -> HeartbeatSession:

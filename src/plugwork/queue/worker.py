@@ -496,7 +496,9 @@ class Worker:
             self._log.info("purged finished jobs", jobs=count, older_than_seconds=self.retention)
 
     async def _reclaim(self) -> None:
-        count = await self.store.reclaim_expired()
+        # Only a worker that has itself written its heartbeat steadily for dead_after may call others dead:
+        # after a database restart nobody could write, and every live worker would look silent.
+        count = await self.store.reclaim_expired(silent_workers=self._heartbeat.steady)
         if count:
             self._log.warning("reclaimed jobs of lost workers", jobs=count)
 

@@ -78,7 +78,7 @@ SET status = 'ready', attempts = greatest(attempts - 1, 0), worker_id = NULL, le
 WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
 
 -- name: reclaim_lost
--- $1 the most handbacks per job. Lost: a worker without a heartbeat row and an expired lease, a worker
+-- $1 the most handbacks per job, $2 whether silent workers count as lost. Lost: a worker without a heartbeat row and an expired lease, a worker
 -- silent past its dead_after, or a job whose lease ended before its worker's last renewal (the worker never
 -- knew it). Never-started (assigned) jobs come back with the attempt refunded, at most $1 times; the others
 -- spend it, and end dead with none left. The outer WHERE is re-checked against rows changed meanwhile.
@@ -86,7 +86,7 @@ WITH lost AS (
     SELECT j.id, j.worker_id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
     WHERE j.status IN ('assigned', 'processing')
       AND ((w.id IS NULL AND j.lease_expires_at < now())
-           OR w.heartbeat_at + make_interval(secs => w.dead_after) < now()
+           OR ($2 AND w.heartbeat_at + make_interval(secs => w.dead_after) < now())
            OR j.lease_expires_at < w.renewed_at)
 )
 UPDATE plugwork_jobs AS j

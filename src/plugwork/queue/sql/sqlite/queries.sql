@@ -55,17 +55,18 @@ SET status = 'ready', attempts = max(attempts - 1, 0), worker_id = NULL, lease_e
 WHERE id = ?2 AND worker_id = ?1 AND status IN ('assigned', 'processing')
 
 -- name: reclaim_probe
--- ?1 now. Whether reclaim_lost has work (a read: it never waits for SQLite's write lock).
+-- ?1 now, ?2 whether silent workers count as lost. Whether reclaim_lost has work (a read: it never waits
+-- for SQLite's write lock).
 SELECT 1 FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
 WHERE j.status IN ('assigned', 'processing')
-  AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR w.heartbeat_at + w.dead_after < ?1
+  AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR (?2 AND w.heartbeat_at + w.dead_after < ?1)
        OR j.lease_expires_at < w.renewed_at)
 UNION ALL
-SELECT 1 FROM plugwork_workers WHERE heartbeat_at + dead_after < ?1
+SELECT 1 FROM plugwork_workers WHERE ?2 AND heartbeat_at + dead_after < ?1
 LIMIT 1
 
 -- name: reclaim_lost
--- ?1 now, ?2 the most handbacks per job. Lost: a worker without a heartbeat row and an expired lease, a
+-- ?1 now, ?2 the most handbacks per job, ?3 whether silent workers count as lost. Lost: a worker without a heartbeat row and an expired lease, a
 -- worker silent past its dead_after, or a job whose lease ended before its worker's last renewal (the
 -- worker never knew it). Never-started (assigned) jobs come back with the attempt refunded, at most ?2
 -- times; the others spend it, and end dead with none left. (SET expressions all read the old row.)
@@ -86,7 +87,7 @@ SET status = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN 'ready'
 WHERE id IN (
     SELECT j.id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
     WHERE j.status IN ('assigned', 'processing')
-      AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR w.heartbeat_at + w.dead_after < ?1
+      AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR (?3 AND w.heartbeat_at + w.dead_after < ?1)
            OR j.lease_expires_at < w.renewed_at)
 )
 
