@@ -153,7 +153,7 @@ async def _at_least_passes(passes: list[bool], n: int) -> bool:
     return len(passes) >= n
 
 
-def test_heartbeat_is_steady_only_after_dead_after_of_timely_beats() -> None:
+def test_heartbeat_is_steady_only_after_a_run_of_timely_beats() -> None:
     outcomes: list[bool] = []
 
     class Session:

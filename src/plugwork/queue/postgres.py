@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..extras import require
+from .heartbeat import BEAT_TIMEOUT
 from .jobs import (
     ACTIVE,
     MAX_HANDBACKS,
@@ -280,7 +281,7 @@ class PostgresJobStore:
         return changed
 
     def heartbeat_session(self) -> PostgresHeartbeat:
-        return PostgresHeartbeat(self.url, self._command_timeout)
+        return PostgresHeartbeat(self.url, BEAT_TIMEOUT)
 
     # ------------------------------------------------------------------ management
 
@@ -350,7 +351,7 @@ class PostgresHeartbeat:
         self._loop = asyncio.new_event_loop()
         self._timeout = timeout
         try:
-            self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=10.0))
+            self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=timeout))
         except BaseException:
             self._loop.close()
             raise

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from .heartbeat import BEAT_TIMEOUT
 from .jobs import (
     ACTIVE,
     MAX_HANDBACKS,
@@ -295,8 +296,8 @@ class SQLiteHeartbeat:
     """A heartbeat thread's own connection to the store's file (plain ``sqlite3``: the thread may block)."""
 
     def __init__(self, path: str) -> None:
-        # A beat waits at most 2 s for the write lock, then the next interval tries again.
-        self._conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+        # A beat waits at most BEAT_TIMEOUT for the write lock, then the next interval tries again.
+        self._conn = sqlite3.connect(path, timeout=BEAT_TIMEOUT, isolation_level=None)
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def beat(self, worker_id: str, dead_after: float) -> None:

@@ -75,7 +75,7 @@ class Worker:
     raise it for tiny jobs, lower it for slow jobs shared by many workers. With ``retention`` (seconds),
     finished jobs older than that are purged periodically. A thread writes the worker's heartbeat every
     ``heartbeat_interval`` seconds; a worker silent for ``dead_after`` seconds is taken for lost and its
-    jobs are reclaimed by the others' reclaim pass (every ``reclaim_interval``, default half of the
+    jobs are reclaimed by the others' reclaim pass (every ``reclaim_interval``, default a quarter of the
     smaller of ``dead_after`` and the lease).
     """
 
@@ -124,7 +124,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.renew_interval = renew_interval or lease_seconds / 3
         # Often enough that a killed worker's jobs come back soon after its dead_after: a cheap pass.
-        self.reclaim_interval = reclaim_interval or min(lease_seconds, dead_after) / 2
+        self.reclaim_interval = reclaim_interval or min(lease_seconds, dead_after) / 4
         self._heartbeat = Heartbeat(
             store.heartbeat_session, self.worker_id, interval=heartbeat_interval, dead_after=dead_after
         )
