@@ -82,6 +82,20 @@ async def test_a_claim_the_live_worker_never_received_comes_back(store: JobStore
     assert j_lost and j_lost.status is JobStatus.READY and j_lost.attempts == 0
 
 
+async def test_each_kind_of_loss_is_looked_for_when_asked(store: JobStore) -> None:
+    silent_job, lease_job = await store.enqueue([new(), new()])
+    await beat(store, "silent", dead_after=0.2)
+    await store.claim("silent", None, 1, 3600)
+    await store.claim("rowless", None, 1, 0.01)
+    await asyncio.sleep(0.3)
+    assert await store.reclaim_expired(silent_workers=False, expired_leases=False) == 0
+    assert await store.reclaim_expired(silent_workers=True, expired_leases=False) == 1
+    assert (j := await store.get(silent_job)) and j.status is JobStatus.READY
+    assert (j := await store.get(lease_job)) and j.status is JobStatus.ASSIGNED
+    assert await store.reclaim_expired(silent_workers=False, expired_leases=True) == 1
+    assert (j := await store.get(lease_job)) and j.status is JobStatus.READY
+
+
 async def test_handbacks_without_an_attempt_are_bounded(store: JobStore) -> None:
     """A job that kills its worker before its start is recorded must still end dead."""
     [jid] = await store.enqueue([new(max_attempts=1)])
@@ -134,9 +148,9 @@ async def test_a_worker_that_cannot_write_its_own_heartbeat_takes_no_one_for_dea
     passes: list[bool] = []
     real_reclaim = store.reclaim_expired
 
-    async def counted(*, silent_workers: bool = True) -> int:
+    async def counted(*, silent_workers: bool = True, expired_leases: bool = True) -> int:
         passes.append(silent_workers)
-        return await real_reclaim(silent_workers=silent_workers)
+        return await real_reclaim(silent_workers=silent_workers, expired_leases=expired_leases)
 
     monkeypatch.setattr(store, "reclaim_expired", counted)
     worker = Worker(store, make_dispatcher(make_action("work", _work, _Item)), reclaim_interval=0.02)

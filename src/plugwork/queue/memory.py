@@ -308,20 +308,22 @@ class MemoryJobStore:
         row.lease_expires_at = None
         self._waiting.add(row.id)
 
-    def _lost(self, row: _Row, now: float, silent_workers: bool) -> bool:
+    def _lost(self, row: _Row, now: float, silent_workers: bool, expired_leases: bool) -> bool:
         lease = row.lease_expires_at if row.lease_expires_at is not None else now
         worker = self._workers.get(row.worker_id or "")
         if worker is None:
-            return lease < now
+            return expired_leases and lease < now
         heartbeat_at, renewed_at, dead_after = worker
-        return (silent_workers and heartbeat_at + dead_after < now) or lease < renewed_at
+        if silent_workers and heartbeat_at + dead_after < now:
+            return True
+        return expired_leases and lease < now and lease < renewed_at
 
-    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
         now = time.time()
         changed = 0
         with self._workers_lock:
             for row in self._rows.values():
-                if row.status not in RUNNING or not self._lost(row, now, silent_workers):
+                if row.status not in RUNNING or not self._lost(row, now, silent_workers, expired_leases):
                     continue
                 changed += 1
                 if row.status is JobStatus.ASSIGNED and row.handbacks < MAX_HANDBACKS:

@@ -271,9 +271,12 @@ class PostgresJobStore:
             await conn.execute(_Q["notify"])
         return _rowcount(tag)
 
-    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
+        if not (silent_workers or expired_leases):
+            return 0
         async with self._conn() as conn, conn.transaction():
-            changed = _rowcount(await conn.execute(_Q["reclaim_lost"], MAX_HANDBACKS, silent_workers))
+            query = _Q["reclaim_lost"]
+            changed = _rowcount(await conn.execute(query, MAX_HANDBACKS, silent_workers, expired_leases))
             if silent_workers:
                 await conn.execute(_Q["forget_lost_workers"])
             if changed:

@@ -209,14 +209,15 @@ class SQLiteJobStore:
         self._notify()
         return changed
 
-    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
         now = time.time()
         async with self._session() as conn:
-            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now, silent_workers)):
+            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now, silent_workers, expired_leases)):
                 return 0  # the common case costs a read, never SQLite's write lock
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = await conn.execute(_Q["reclaim_lost"], (now, MAX_HANDBACKS, silent_workers))
+                params = (now, MAX_HANDBACKS, silent_workers, expired_leases)
+                cur = await conn.execute(_Q["reclaim_lost"], params)
                 changed = cur.rowcount
                 if silent_workers:
                     await conn.execute(_Q["forget_lost_workers"], (now,))

@@ -78,15 +78,17 @@ class JobStore(Protocol):
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
         """Hand jobs back to ``ready`` without spending the attempt (graceful shutdown)."""
 
-    async def reclaim_expired(self, *, silent_workers: bool = True) -> int:
-        """Jobs of lost workers go back to ``ready``; return how many (workers call it every few seconds).
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
+        """Jobs of lost workers go back to ``ready``; return how many (workers call it every second or so).
 
-        A running job is lost when its worker went silent past its ``dead_after`` (no heartbeat; only with
-        ``silent_workers``: a caller whose own heartbeat is not steady cannot tell a dead worker from a
-        store that nobody could write to, such as a database restarting), when its
-        worker renewed its leases after the job's lease ended without renewing it (a claim the worker
-        never received), or — for a worker with no heartbeat row — when its lease expired. A lost job that
-        never started (``assigned``) is handed back with its attempt refunded, at most
+        A running job is lost, with ``silent_workers``, when its worker went silent past its ``dead_after``
+        (cheap: it starts from the few silent workers' rows). A caller whose own heartbeat is not steady
+        passes False: it cannot tell a dead worker from a store that nobody could write to (a database
+        restarting). With ``expired_leases`` (a scan of the running jobs, so less often), a job is also lost
+        when its worker renewed its leases after the job's lease ended without renewing it (a claim the
+        worker never received), or, for a worker with no heartbeat row, when its lease expired.
+
+        A lost job that never started (``assigned``) is handed back with its attempt refunded, at most
         :data:`~plugwork.queue.jobs.MAX_HANDBACKS` times per job; a started one spends its attempt and ends
         ``dead`` with none left. Rows of silent workers are deleted (with ``silent_workers``).
         """

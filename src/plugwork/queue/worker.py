@@ -158,6 +158,7 @@ class Worker:
         self._hard_stop = False
         self._claimer_waiting = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._next_lease_pass = 0.0  # loop time of the next reclaim pass that looks at expired leases
         self.last_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -496,9 +497,16 @@ class Worker:
             self._log.info("purged finished jobs", jobs=count, older_than_seconds=self.retention)
 
     async def _reclaim(self) -> None:
-        # Only a worker that has itself written its heartbeat steadily for dead_after may call others dead:
-        # after a database restart nobody could write, and every live worker would look silent.
-        count = await self.store.reclaim_expired(silent_workers=self._heartbeat.steady)
+        # Only a worker whose own heartbeat is steady may call others dead: after a database restart nobody
+        # could write, and every live worker would look silent. Expired leases (lost claims) are rarer and
+        # cost a scan of the running jobs: looked for every half lease, as before heartbeats.
+        now = self._loop_time()
+        expired_leases = now >= self._next_lease_pass
+        if expired_leases:
+            self._next_lease_pass = now + self.lease_seconds / 2
+        count = await self.store.reclaim_expired(
+            silent_workers=self._heartbeat.steady, expired_leases=expired_leases
+        )
         if count:
             self._log.warning("reclaimed jobs of lost workers", jobs=count)
 

@@ -78,16 +78,21 @@ SET status = 'ready', attempts = greatest(attempts - 1, 0), worker_id = NULL, le
 WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
 
 -- name: reclaim_lost
--- $1 the most handbacks per job, $2 whether silent workers count as lost. Lost: a worker without a heartbeat row and an expired lease, a worker
--- silent past its dead_after, or a job whose lease ended before its worker's last renewal (the worker never
--- knew it). Never-started (assigned) jobs come back with the attempt refunded, at most $1 times; the others
--- spend it, and end dead with none left. The outer WHERE is re-checked against rows changed meanwhile.
+-- $1 the most handbacks per job, $2 whether silent workers count as lost, $3 whether to look at expired
+-- leases. Lost: a worker silent past its dead_after (found from the small workers table, then its jobs by
+-- the worker_id index); a job whose lease ended before its worker's last renewal (the worker never knew
+-- it: a claim whose answer was lost); a worker without a heartbeat row and an expired lease (the lease
+-- half scans the running jobs, so it runs only when $3 asks). Never-started (assigned) jobs come back with
+-- the attempt refunded, at most $1 times; the others spend it, and end dead with none left. The outer
+-- WHERE is re-checked against rows changed meanwhile.
 WITH lost AS (
+    SELECT j.id, j.worker_id FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+    WHERE $2 AND w.heartbeat_at + make_interval(secs => w.dead_after) < now()
+      AND j.status IN ('assigned', 'processing')
+    UNION ALL
     SELECT j.id, j.worker_id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
-    WHERE j.status IN ('assigned', 'processing')
-      AND ((w.id IS NULL AND j.lease_expires_at < now())
-           OR ($2 AND w.heartbeat_at + make_interval(secs => w.dead_after) < now())
-           OR j.lease_expires_at < w.renewed_at)
+    WHERE $3 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < now()
+      AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
 )
 UPDATE plugwork_jobs AS j
 SET status = CASE WHEN j.status = 'assigned' AND j.handbacks < $1 THEN 'ready'
@@ -105,8 +110,8 @@ SET status = CASE WHEN j.status = 'assigned' AND j.handbacks < $1 THEN 'ready'
     finished_at = CASE WHEN NOT (j.status = 'assigned' AND j.handbacks < $1) AND j.attempts >= j.max_attempts
         THEN now() ELSE NULL END,
     worker_id = NULL, lease_expires_at = NULL
-FROM lost
-WHERE j.id = lost.id AND j.worker_id = lost.worker_id AND j.status IN ('assigned', 'processing')
+FROM (SELECT DISTINCT id, worker_id FROM lost) AS l
+WHERE j.id = l.id AND j.worker_id = l.worker_id AND j.status IN ('assigned', 'processing')
 
 -- name: forget_lost_workers
 DELETE FROM plugwork_workers WHERE heartbeat_at + make_interval(secs => dead_after) < now()

@@ -55,20 +55,24 @@ SET status = 'ready', attempts = max(attempts - 1, 0), worker_id = NULL, lease_e
 WHERE id = ?2 AND worker_id = ?1 AND status IN ('assigned', 'processing')
 
 -- name: reclaim_probe
--- ?1 now, ?2 whether silent workers count as lost. Whether reclaim_lost has work (a read: it never waits
--- for SQLite's write lock).
-SELECT 1 FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
-WHERE j.status IN ('assigned', 'processing')
-  AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR (?2 AND w.heartbeat_at + w.dead_after < ?1)
-       OR j.lease_expires_at < w.renewed_at)
+-- ?1 now, ?2 whether silent workers count as lost, ?3 whether to look at expired leases. Whether
+-- reclaim_lost has work: a read, which never waits for SQLite's write lock. The silent-worker half starts
+-- from the small workers table; the lease half (a scan of the running jobs) runs only when ?3 asks.
+SELECT 1 FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+WHERE ?2 AND w.heartbeat_at + w.dead_after < ?1 AND j.status IN ('assigned', 'processing')
 UNION ALL
 SELECT 1 FROM plugwork_workers WHERE ?2 AND heartbeat_at + dead_after < ?1
+UNION ALL
+SELECT 1 FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
+WHERE ?3 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < ?1
+  AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
 LIMIT 1
 
 -- name: reclaim_lost
--- ?1 now, ?2 the most handbacks per job, ?3 whether silent workers count as lost. Lost: a worker without a heartbeat row and an expired lease, a
--- worker silent past its dead_after, or a job whose lease ended before its worker's last renewal (the
--- worker never knew it). Never-started (assigned) jobs come back with the attempt refunded, at most ?2
+-- ?1 now, ?2 the most handbacks per job, ?3 whether silent workers count as lost, ?4 whether to look at
+-- expired leases. Lost: a worker silent past its dead_after; a job whose lease ended before its worker's
+-- last renewal (the worker never knew it: a claim whose answer was lost); a worker without a heartbeat row
+-- and an expired lease. Never-started (assigned) jobs come back with the attempt refunded, at most ?2
 -- times; the others spend it, and end dead with none left. (SET expressions all read the old row.)
 UPDATE plugwork_jobs
 SET status = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN 'ready'
@@ -85,10 +89,12 @@ SET status = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN 'ready'
         THEN ?1 ELSE NULL END,
     worker_id = NULL, lease_expires_at = NULL
 WHERE id IN (
+    SELECT j.id FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+    WHERE ?3 AND w.heartbeat_at + w.dead_after < ?1 AND j.status IN ('assigned', 'processing')
+    UNION ALL
     SELECT j.id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
-    WHERE j.status IN ('assigned', 'processing')
-      AND ((w.id IS NULL AND j.lease_expires_at < ?1) OR (?3 AND w.heartbeat_at + w.dead_after < ?1)
-           OR j.lease_expires_at < w.renewed_at)
+    WHERE ?4 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < ?1
+      AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
 )
 
 -- name: forget_lost_workers
