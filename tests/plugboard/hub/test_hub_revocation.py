@@ -108,12 +108,3 @@ async def test_revalidation_catches_deletions_whose_event_was_lost(tmp_path: Pat
         async with asyncio.timeout(BOUND):
             while (await produce(client, creds.account_token, body)).status_code != 401:
                 await asyncio.sleep(0.02)
-
-
-async def test_store_methods_answer_which_credentials_hold(hub: RunningHub, creds: Credentials) -> None:
-    store = hub.hub.store
-    ids = {creds.token_id, "no-such-token"} | {f"t{i}" for i in range(1200)}  # more than one IN (...) chunk
-    assert await store.valid_token_ids(ids) == {creds.token_id}
-    [account] = await store.list_accounts()
-    assert await store.existing_account_ids({account.id, "nope"}) == {account.id}
-    assert await store.valid_token_ids(set()) == set()
