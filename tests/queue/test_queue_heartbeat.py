@@ -325,3 +325,17 @@ async def _at_least(store: JobStore, n: int) -> bool:
 
 async def _all_done(store: JobStore, n: int) -> bool:
     return await _completed(store) == n
+
+
+async def test_an_in_memory_sqlite_store_beats_without_a_table_to_write() -> None:
+    store = store_from_url("sqlite:///:memory:")
+    await store.open()
+    try:
+        worker = Worker(
+            store, make_dispatcher(make_action("work", _work, _Item)), heartbeat_interval=0.02, dead_after=0.1
+        )
+        async with running(worker):
+            await eventually(lambda: _beating(worker))
+            assert worker._heartbeat.last_error is None  # no other process can open it: nothing to write
+    finally:
+        await store.close()

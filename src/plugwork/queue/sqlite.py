@@ -229,8 +229,9 @@ class SQLiteJobStore:
             self._notify()
         return changed
 
-    def heartbeat_session(self) -> SQLiteHeartbeat:
-        return SQLiteHeartbeat(self.path)
+    def heartbeat_session(self) -> SQLiteHeartbeat | PrivateHeartbeat:
+        # An in-memory database belongs to this one connection: no other worker can see it, or miss us.
+        return PrivateHeartbeat() if self.path == ":memory:" else SQLiteHeartbeat(self.path)
 
     async def get(self, job_id: str) -> Job | None:
         key = parse_job_id(job_id)
@@ -309,6 +310,19 @@ class SQLiteHeartbeat:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class PrivateHeartbeat:
+    """The heartbeat of a store no other process can open (``sqlite:///:memory:``): nothing to write."""
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        return None
+
+    def retire(self, worker_id: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[str]:
