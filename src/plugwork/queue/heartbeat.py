@@ -71,19 +71,25 @@ class Heartbeat:
         self._log = get_logger("plugwork.queue.heartbeat")
 
     @property
+    def steady_after(self) -> float:
+        """Seconds of timely beats after which this worker is :attr:`steady`: longer than a live worker can
+        take to write its next beat once the store is back (an interval, plus the :data:`BEAT_TIMEOUT` of
+        an attempt under way), and at least half of ``dead_after``."""
+        return max(self.dead_after / 2, 2 * self.interval + BEAT_TIMEOUT)
+
+    @property
     def steady(self) -> bool:
-        """Whether this worker's beats have been written on time for the last ``dead_after / 2`` seconds.
+        """Whether this worker's beats have been written on time for the last :attr:`steady_after` seconds.
 
         Only then may it take another worker's silence for death: if it could not write its own heartbeat
-        for a while (a database restarting, a long write lock), the others could not either — and once the
-        store is back, a live worker writes its next beat within ``interval`` (plus the
-        :data:`BEAT_TIMEOUT` of an attempt already under way), well inside that half.
+        for a while (a database restarting, a long write lock), the others could not either, and each
+        needs a moment to write again once the store is back.
         """
         since, last = self._streak_since, self.last_beat
         if since is None or last is None:
             return False
         now = time.monotonic()
-        return now - since >= self.dead_after / 2 and now - last <= self.dead_after / 2
+        return now - since >= self.steady_after and now - last <= self.dead_after / 2
 
     def start(self) -> None:
         """Start beating (the first beat is written at once)."""
