@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from pydantic import BaseModel
 from queue_helpers import eventually, make_action, make_dispatcher, running, wait_status
@@ -181,7 +183,8 @@ def test_heartbeat_is_steady_only_after_a_run_of_timely_beats() -> None:
         def close(self) -> None:
             pass
 
-    heartbeat = Heartbeat(Session, "w", interval=0.01, dead_after=0.05)
+    # dead_after/2 = 0.5 s of slack between beats: a loaded machine must not break the run by itself
+    heartbeat = Heartbeat(Session, "w", interval=0.05, dead_after=1.0)
     assert not heartbeat.steady
     outcomes.append(False)
     heartbeat.start()
@@ -285,7 +288,7 @@ async def test_a_worker_whose_event_loop_is_blocked_keeps_its_job(process_store_
     try:
         with worker_process(process_store_url, "busy", "blocking") as proc:
             assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-            await asyncio.sleep(0.5)  # its heartbeat row is written
+            await eventually(lambda: _has_heartbeat_row(process_store_url, "busy"), timeout=30)
             [jid] = await store.enqueue([NewJob(action="block", payload='{"seconds": 3}')])
             ran_here: list[float] = []
 
@@ -309,6 +312,20 @@ async def test_a_worker_whose_event_loop_is_blocked_keeps_its_job(process_store_
         assert ran_here == [] and done.result == "held" and done.attempts == 1
     finally:
         await store.close()
+
+
+async def _has_heartbeat_row(url: str, worker_id: str) -> bool:
+    query = "SELECT count(*) FROM plugwork_workers WHERE id = "
+    if url.startswith("sqlite"):
+        from plugwork.queue.sqlite import sqlite_path
+
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            return bool(conn.execute(query + "?", (worker_id,)).fetchone()[0])
+    conn = await asyncpg.connect(url)
+    try:
+        return bool(await conn.fetchval(query + "$1", worker_id))
+    finally:
+        await conn.close()
 
 
 async def _claimed_by(store: JobStore, jid: str, worker_id: str) -> bool:
