@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .browse import JobQuery, matches
 from .jobs import (
     ACTIVE,
     FINISHED,
@@ -377,6 +378,32 @@ class MemoryJobStore:
         ]
         rows.sort(key=lambda r: int(r.id), reverse=True)
         return [r.to_job() for r in rows[offset : offset + limit]]
+
+    async def page(self, query: JobQuery) -> list[Job]:
+        out: list[Job] = []
+        for row in sorted(self._rows.values(), key=lambda r: int(r.id), reverse=True):
+            job = row.to_job()
+            if matches(job, query):
+                out.append(job)
+                if len(out) >= query.limit:
+                    break
+        return out
+
+    async def run_now(self, job_id: str) -> Job | None:
+        row = self._rows.get(job_id)
+        if row is None:
+            return None
+        if row.status in (JobStatus.READY, JobStatus.FAILED):
+            row.run_at = min(row.run_at, time.time())
+            self._notify()
+        return row.to_job()
+
+    async def queue_counts(self) -> dict[str, dict[JobStatus, int]]:
+        out: dict[str, dict[JobStatus, int]] = {}
+        for row in self._rows.values():
+            per = out.setdefault(row.queue, {})
+            per[row.status] = per.get(row.status, 0) + 1
+        return out
 
     async def cancel(self, job_id: str) -> Job | None:
         row = self._rows.get(job_id)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..extras import require
+from .browse import JobQuery, page_sql
 from .heartbeat import BEAT_TIMEOUT
 from .jobs import (
     ACTIVE,
@@ -308,6 +309,28 @@ class PostgresJobStore:
         async with self._conn() as conn:
             rows = await conn.fetch(_Q["list"], st, action, limit, offset)
         return [_job(r) for r in rows]
+
+    async def page(self, query: JobQuery) -> list[Job]:
+        sql, params = page_sql("postgres", query)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *params)
+        return [_job(r) for r in rows]
+
+    async def run_now(self, job_id: str) -> Job | None:
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._conn() as conn, conn.transaction():
+            if _rowcount(await conn.execute(_Q["run_now"], key)):
+                await conn.execute(_Q["notify"])
+        return await self.get(job_id)
+
+    async def queue_counts(self) -> dict[str, dict[JobStatus, int]]:
+        out: dict[str, dict[JobStatus, int]] = {}
+        async with self._conn() as conn:
+            for queue, status, n in await conn.fetch(_Q["queue_counts"]):
+                out.setdefault(queue, {})[JobStatus(status)] = n
+        return out
 
     async def cancel(self, job_id: str) -> Job | None:
         key = parse_job_id(job_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from .browse import JobQuery, page_sql
 from .heartbeat import BEAT_TIMEOUT
 from .jobs import (
     ACTIVE,
@@ -253,6 +254,29 @@ class SQLiteJobStore:
         async with self._session() as conn:
             rows = await conn.execute_fetchall(_Q["list"], (st, action, limit, offset))
         return [_job(r) for r in rows]
+
+    async def page(self, query: JobQuery) -> list[Job]:
+        sql, params = page_sql("sqlite", query)
+        async with self._session() as conn:
+            rows = await conn.execute_fetchall(sql, params)
+        return [_job(r) for r in rows]
+
+    async def run_now(self, job_id: str) -> Job | None:
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._session() as conn:
+            rows = list(await conn.execute_fetchall(_Q["run_now"], (key, time.time())))
+        if rows:
+            self._notify()
+        return await self.get(job_id)
+
+    async def queue_counts(self) -> dict[str, dict[JobStatus, int]]:
+        out: dict[str, dict[JobStatus, int]] = {}
+        async with self._session() as conn:
+            for queue, status, n in await conn.execute_fetchall(_Q["queue_counts"]):
+                out.setdefault(queue, {})[JobStatus(status)] = n
+        return out
 
     async def cancel(self, job_id: str) -> Job | None:
         key = parse_job_id(job_id)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import StoreError
+from .browse import JobQuery
 from .heartbeat import HeartbeatSession
 from .jobs import ClaimedJob, Finish, Job, JobStatus, NewJob
 
@@ -109,17 +110,26 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """Jobs, newest first, optionally filtered."""
 
+    async def page(self, query: JobQuery) -> list[Job]:
+        """One page of jobs, newest first, filtered by ``query`` (keyset-paged: see :mod:`.browse`)."""
+
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job that is not finished yet; return it (unchanged if already finished), or None."""
 
     async def retry(self, job_id: str) -> Job | None:
         """Make a failed, dead or cancelled job ready again with fresh attempts; return it, or None."""
 
+    async def run_now(self, job_id: str) -> Job | None:
+        """Make a waiting (ready or failed) job runnable now, keeping its attempts; return it, or None."""
+
     async def purge(self, older_than: float) -> int:
         """Delete finished jobs that finished before ``older_than``; return how many."""
 
     async def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each status (every status present, zero included)."""
+
+    async def queue_counts(self) -> dict[str, dict[JobStatus, int]]:
+        """How many jobs each queue holds in each status (only the statuses present)."""
 
     async def depth(self) -> dict[JobStatus, int]:
         """Counts of the ready, failed, assigned and processing jobs only: a cost bounded by the backlog,

@@ -147,3 +147,13 @@ SELECT status, count(*) FROM plugwork_jobs GROUP BY status
 SELECT status, count(*) FROM plugwork_jobs WHERE status IN ('ready', 'failed') GROUP BY status
 UNION ALL
 SELECT status, count(*) FROM plugwork_jobs WHERE status IN ('assigned', 'processing') GROUP BY status
+
+-- name: run_now
+-- A waiting job (ready, or failed and waiting for its retry) becomes runnable now; attempts are kept.
+UPDATE plugwork_jobs SET run_at = ?2
+WHERE id = ?1 AND status IN ('ready', 'failed') AND run_at > ?2
+RETURNING id
+
+-- name: queue_counts
+-- The dashboard's live counts (a scan of the (queue, id) index plus the status of each row).
+SELECT queue, status, count(*) FROM plugwork_jobs GROUP BY queue, status
