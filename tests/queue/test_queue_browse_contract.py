@@ -48,7 +48,9 @@ async def test_page_filters_by_status_action_queue(store: JobStore) -> None:
 
 
 async def test_page_text_matches_payload_error_and_ids(store: JobStore) -> None:
-    match = (await store.enqueue([new(payload=encode_json({"name": "Ada Lovelace"}), correlation_id="corr-9")]))[0]
+    match = (
+        await store.enqueue([new(payload=encode_json({"name": "Ada Lovelace"}), correlation_id="corr-9")])
+    )[0]
     other = (await store.enqueue([new(payload=encode_json({"name": "Grace"}))]))[0]
     dead = await _dead(store, "fail", "Disk 100% full_now")
     assert [j.id for j in await store.page(JobQuery(text="lovelace"))] == [match]
@@ -58,6 +60,7 @@ async def test_page_text_matches_payload_error_and_ids(store: JobStore) -> None:
     # LIKE wildcards in the text are literal characters, not patterns.
     assert await store.page(JobQuery(text="100_ full")) == []
     assert [j.id for j in await store.page(JobQuery(text="%"))] == [dead]  # only the error has a "%"
+
 
 def test_query_bounds() -> None:
     with pytest.raises(ValueError):

@@ -72,9 +72,8 @@ def page_sql(dialect: Dialect, query: JobQuery) -> tuple[str, list[object]]:
     if query.text:
         like = "LIKE" if dialect == "sqlite" else "ILIKE"  # SQLite's LIKE is case-insensitive already
         pattern = bind(_like_pattern(query.text))
-        text = [
-            f"{column} {like} {pattern} ESCAPE '\\'" for column in ("action", "payload", "coalesce(error, '')")
-        ]
+        columns = ("action", "payload", "coalesce(error, '')")
+        text = [f"{column} {like} {pattern} ESCAPE '\\'" for column in columns]
         text.append(f"correlation_id = {bind(query.text)}")
         job_id = parse_job_id(query.text.strip())
         if job_id is not None:

@@ -7,6 +7,7 @@ contract test suite holds it to the same behaviour as the SQLite and PostgreSQL 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import heapq
 import itertools
 import threading
@@ -379,8 +380,8 @@ class MemoryJobStore:
         rows.sort(key=lambda r: int(r.id), reverse=True)
         return [r.to_job() for r in rows[offset : offset + limit]]
 
-    async def page(self, query: JobQuery) -> list[Job]:
-        out: list[Job] = []
+    async def page(self, query: JobQuery) -> builtins.list[Job]:
+        out: builtins.list[Job] = []
         for row in sorted(self._rows.values(), key=lambda r: int(r.id), reverse=True):
             job = row.to_job()
             if matches(job, query):

@@ -9,6 +9,7 @@ as :class:`~plugwork.queue.store.StoreUnavailable`, which the worker answers by 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -310,7 +311,7 @@ class PostgresJobStore:
             rows = await conn.fetch(_Q["list"], st, action, limit, offset)
         return [_job(r) for r in rows]
 
-    async def page(self, query: JobQuery) -> list[Job]:
+    async def page(self, query: JobQuery) -> builtins.list[Job]:
         sql, params = page_sql("postgres", query)
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *params)

@@ -9,6 +9,7 @@ serialised by a lock so that the transactions of concurrent coroutines never int
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import sqlite3
 import time
@@ -255,7 +256,7 @@ class SQLiteJobStore:
             rows = await conn.execute_fetchall(_Q["list"], (st, action, limit, offset))
         return [_job(r) for r in rows]
 
-    async def page(self, query: JobQuery) -> list[Job]:
+    async def page(self, query: JobQuery) -> builtins.list[Job]:
         sql, params = page_sql("sqlite", query)
         async with self._session() as conn:
             rows = await conn.execute_fetchall(sql, params)

@@ -9,6 +9,7 @@ round trip serves hundreds of jobs. Implementations: ``memory://`` (:mod:`.memor
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -110,7 +111,7 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """Jobs, newest first, optionally filtered."""
 
-    async def page(self, query: JobQuery) -> list[Job]:
+    async def page(self, query: JobQuery) -> builtins.list[Job]:
         """One page of jobs, newest first, filtered by ``query`` (keyset-paged: see :mod:`.browse`)."""
 
     async def cancel(self, job_id: str) -> Job | None:
