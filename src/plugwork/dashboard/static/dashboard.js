@@ -33,6 +33,7 @@
   }
 
   function toast(text, bad) {
+    if (bad && !$("#signin").hidden) return; // a 401: the sign-in box says it already
     const t = $("#toast");
     t.textContent = text;
     t.className = bad ? "bad show" : "show";
@@ -184,6 +185,7 @@
       sessionStorage.setItem("plugwork-token", form.token.value);
       form.reset();
       $("#signin").hidden = true;
+      $("#toast").className = "";
       showTab(currentTab());
     } else if (form.classList.contains("try")) {
       tryAction(form);

@@ -1,0 +1,210 @@
+"""The dashboard in headless Chromium (Debian's ``chromium``, driven by Playwright's Python client) against
+``plugwork run`` of ``examples/dashboard`` with jobs in every status. Screenshots go to
+``tests/dashboard/screenshots/`` (git-ignored). Skipped locally without chromium or playwright, a failure
+under ``CI=true``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "plugwork_tests_root", Path(__file__).parents[1] / "conftest.py"
+)
+assert _spec is not None and _spec.loader is not None
+_root: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)  # tests/conftest.py is importable only by path (every conftest shares a name)
+require_server = _root.require_server
+
+CHROMIUM = "/usr/bin/chromium"
+PLUGWORK = Path(sys.executable).parent / "plugwork"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "dashboard"
+SHOTS = Path(__file__).parent / "screenshots"
+TOKEN = "dashboard-browser-test-token-0123456789"
+JOBS_TOKEN = "jobs-api-browser-test-token-0123456789"
+WAIT = 30.0  # a bound on waiting, not a performance threshold
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _until(what: str, check: Any, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """``plugwork run`` of the example on a SQLite queue of its own, dashboard on, guarded by a token."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGWORK_")}
+    env |= {
+        "PLUGWORK_QUEUE_URL": f"sqlite:///{tmp_path}/jobs.db",
+        "PLUGWORK_DASHBOARD": "true",
+        "PLUGWORK_MANAGEMENT_API": "true",
+        "PLUGWORK_MANAGEMENT_TOKEN": TOKEN,
+        "PLUGWORK_JOBS_API_TOKEN": JOBS_TOKEN,
+        "PLUGWORK_SHUTDOWN_TIMEOUT_SECONDS": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(PLUGWORK), "run", "app:app", "--port", str(port)],
+            cwd=EXAMPLE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _until("the server", ready)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _seed(base: str) -> dict[str, str]:
+    """Jobs in every status the dashboard shows; returns their ids by role."""
+    headers = {"Authorization": f"Bearer {JOBS_TOKEN}"}
+
+    def enqueue(action: str, options: dict[str, Any] | None = None, **fields: Any) -> str:
+        body = {"action": action, **fields, "_options": options or {}}
+        reply = httpx.post(f"{base}/jobs", json=body, headers=headers, timeout=5)
+        assert reply.status_code == 202, reply.text
+        job_id: str = reply.json()["job_id"]
+        return job_id
+
+    def status(job_id: str) -> str:
+        value: str = httpx.get(f"{base}/jobs/{job_id}", headers=headers, timeout=5).json()["status"]
+        return value
+
+    ids = {
+        "completed": enqueue("greet", name="Ada"),
+        "dead": enqueue("fragile", {"max_attempts": 1}, fail_until=time.time() + 4),
+        "failed": enqueue("fragile", {"max_attempts": 5}, fail_until=time.time() + 3600),
+        "scheduled": enqueue("greet", {"delay": 3600}, name="Later"),
+        "cancelled": enqueue("greet", {"delay": 3600}, name="Never"),
+        "processing": enqueue("slow", seconds=30),
+    }
+    httpx.post(f"{base}/jobs/{ids['cancelled']}/cancel", headers=headers, timeout=5)
+    for role in ("completed", "dead", "failed", "processing", "cancelled"):
+        _until(f"the {role} job", lambda role=role: status(ids[role]) == role)
+    return ids
+
+
+def test_dashboard_in_chromium(server: str) -> None:
+    if not Path(CHROMIUM).exists():
+        require_server("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        require_server("chromium", "the playwright package is not installed")
+    ids = _seed(server)
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(f"{server}/dashboard")
+            expect(page.locator("#signin")).to_be_visible()  # no token yet: the data routes said 401
+            page.fill("#signin-form input[name=token]", TOKEN)
+            page.click("#signin-form button")
+            expect(page.locator("#counts")).to_contain_text("dead 1")
+            expect(page.locator("#counts")).to_contain_text("processing 1")
+            expect(page.locator("#jobs tbody tr")).to_have_count(6)
+            page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
+
+            # Filter to the dead jobs, open the one there, read its error.
+            page.select_option("#filters select[name=status]", "dead")
+            page.click("#filters button")
+            expect(page.locator("#jobs tbody tr")).to_have_count(1)
+            page.click(f'[data-open="{ids["dead"]}"]')
+            expect(page.locator("#job")).to_contain_text("the upstream is down")
+            page.screenshot(path=str(SHOTS / "dead-job.png"), full_page=True)
+
+            # Retry it once its upstream is back, and watch it complete.
+            _until("the fragile job's upstream", lambda: _past(ids, server))
+            page.click(f'#job button[data-act="retry"][data-id="{ids["dead"]}"]')
+            _open_by_text(page, ids["dead"])
+            deadline = time.monotonic() + WAIT
+            while "completed" not in (page.locator("#job .badge").first.text_content() or ""):
+                assert time.monotonic() < deadline, "the retried job did not complete"
+                time.sleep(0.3)
+                page.click(f'[data-open="{ids["dead"]}"]')
+            expect(page.locator("#job")).to_contain_text("recovered")
+
+            # Cancel the scheduled one.
+            _open_by_text(page, ids["scheduled"])
+            expect(page.locator("#job")).to_contain_text("scheduled")
+            page.click(f'#job button[data-act="cancel"][data-id="{ids["scheduled"]}"]')
+            expect(page.locator("#job .badge").first).to_have_text("cancelled")
+
+            # Try an action from the form its input schema became.
+            page.click("nav a[data-tab=actions]")
+            form = page.locator('form.try[data-action="greet"]')
+            form.locator("input[name=name]").fill("Dashboard")
+            form.locator("input[name=excited]").check()
+            form.locator("button").click()
+            expect(form.locator(".outcome")).to_contain_text("Hello, Dashboard!")
+            page.screenshot(path=str(SHOTS / "actions.png"), full_page=True)
+
+            page.click("nav a[data-tab=services]")
+            expect(page.locator("#tab-services")).to_contain_text("job_queue")
+            page.screenshot(path=str(SHOTS / "services.png"), full_page=True)
+            assert TOKEN not in page.content()
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def _past(ids: dict[str, str], server: str) -> bool:
+    """Whether the dead job's ``fail_until`` has passed (it was set 4 seconds after seeding began)."""
+    job = httpx.get(f"{server}/jobs/{ids['dead']}", headers={"Authorization": f"Bearer {JOBS_TOKEN}"}).json()
+    return bool(time.time() > job["payload"]["fail_until"] + 0.2)
+
+
+def _open_by_text(page: Any, job_id: str) -> None:
+    """Show only ``job_id`` in the list (any status) and open it."""
+    page.select_option("#filters select[name=status]", "")
+    page.fill("#filters input[name=text]", job_id)
+    page.click("#filters button")
+    page.locator(f'[data-open="{job_id}"]').wait_for()
+    page.click(f'[data-open="{job_id}"]')
+    page.locator(f'#job h2:text-is("Job {job_id}")').wait_for()
