@@ -8,6 +8,7 @@ services) or, for the live counts polled every few seconds, a small JSON object.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 STATIC = Path(str(resources.files(__package__).joinpath("static")))
 PAGE_SIZE = 50
 MAX_BULK = 500
+COUNTS_TTL = 1.0  # seconds a count is reused (the page polls every 3 s)
 OPS = ("retry", "cancel", "run_now")
 # The page loads only its own script and stylesheet: no inline code, no other origin, no framing.
 CSP = (
@@ -85,9 +87,14 @@ def dashboard_routes(app: App, access: DashboardAccess, base: str) -> list[BaseR
         headers = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", **NO_STORE}
         return HTMLResponse(shell(base), headers=headers)
 
+    cached: dict[str, Any] = {"at": 0.0, "body": None}
+
     async def counts(request: Request) -> Response:
-        store = queue().store
-        per_queue = await store.queue_counts()
+        # Every open dashboard polls this: one store query per COUNTS_TTL serves them all.
+        now = time.monotonic()
+        if cached["body"] is not None and now - cached["at"] < COUNTS_TTL:
+            return JSONResponse(cached["body"], headers=NO_STORE)
+        per_queue = await queue().store.queue_counts()
         totals = dict.fromkeys((s.value for s in JobStatus), 0)
         for statuses in per_queue.values():
             for status, n in statuses.items():
@@ -96,6 +103,7 @@ def dashboard_routes(app: App, access: DashboardAccess, base: str) -> list[BaseR
             "statuses": totals,
             "queues": {q: {s.value: n for s, n in c.items()} for q, c in sorted(per_queue.items())},
         }
+        cached.update(at=now, body=body)
         return JSONResponse(body, headers=NO_STORE)
 
     async def jobs(request: Request) -> Response:
@@ -146,6 +154,7 @@ def dashboard_routes(app: App, access: DashboardAccess, base: str) -> list[BaseR
         for job_id in dict.fromkeys(body.ids):
             found = await method(job_id)
             results[job_id] = None if found is None else found.status.value
+        cached["body"] = None  # the next poll shows this change
         return JSONResponse({"op": op, "jobs": results}, headers=NO_STORE)
 
     async def actions(request: Request) -> Response:
