@@ -132,11 +132,12 @@
     out.className = "outcome " + (res.ok ? "ok" : "error");
   }
 
+  // Start and stop are the management API's own routes, called with the same bearer token.
   async function serviceOp(name, op) {
-    const res = await fetch("/services/" + encodeURIComponent(name) + "/" + op, {
-      method: "POST", headers: headers(false), credentials: "omit",
-    });
-    toast(name + " " + op + ": " + res.status, !res.ok);
+    try {
+      await call("POST", "/services/" + encodeURIComponent(name) + "/" + op);
+      toast(name + ": " + op + " done");
+    } catch (e) { toast(name + " " + op + ": " + e.message, true); }
     await showTab("services");
   }
 
