@@ -84,10 +84,18 @@
     try { await fill("#jobs", api + "/jobs?" + params); } catch (e) { toast(e.message, true); }
   }
 
-  async function openJob(id) {
+  // An open job that is not finished is re-read every 2 s, so a retried job is seen to complete.
+  let jobTimer = null;
+  const UNFINISHED = ["ready", "assigned", "processing", "failed"];
+  async function openJob(id, refresh) {
+    clearTimeout(jobTimer);
     try {
       const el = await fill("#job", api + "/jobs/" + encodeURIComponent(id));
-      el.scrollIntoView({ block: "nearest" });
+      if (!refresh) el.scrollIntoView({ block: "nearest" });
+      const badge = el.querySelector(".badge");
+      if (badge && UNFINISHED.some((s) => badge.classList.contains(s))) {
+        jobTimer = setTimeout(() => openJob(id, true), 2000);
+      }
     } catch (e) { toast(e.message, true); }
   }
 
