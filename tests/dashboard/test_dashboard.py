@@ -92,6 +92,8 @@ async def test_list_filters_pages_and_escapes() -> None:
         detail = await c.http.get(f"/dashboard/api/jobs/{ids[42]}", headers=AUTH)
         assert "&lt;b&gt;n42&lt;/b&gt;" in detail.text and "<b>n42" not in detail.text
         assert (await c.http.get("/dashboard/api/jobs?status=nope", headers=AUTH)).status_code == 400
+        too_long = await c.http.get("/dashboard/api/jobs?action=" + "x" * 201, headers=AUTH)
+        assert too_long.status_code == 400
         assert (await c.http.get("/dashboard/api/jobs/999999", headers=AUTH)).status_code == 404
         counts = (await c.http.get("/dashboard/api/counts", headers=AUTH)).json()
         assert counts["statuses"]["ready"] == 60 and counts["queues"]["default"] == {"ready": 60}

@@ -69,6 +69,8 @@ def test_query_bounds() -> None:
         JobQuery(limit=MAX_PAGE + 1)
     with pytest.raises(ValueError):
         JobQuery(text="x" * 201)
+    with pytest.raises(ValueError):
+        JobQuery(queue="q" * 201)
 
 
 async def test_run_now_makes_a_scheduled_job_claimable(store: JobStore) -> None:

@@ -42,8 +42,10 @@ class JobQuery:
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        if self.text is not None and len(self.text) > MAX_TEXT:
-            raise ValueError(f"text must be at most {MAX_TEXT} characters")
+        for name in ("text", "action", "queue", "before"):
+            value = getattr(self, name)
+            if value is not None and len(value) > MAX_TEXT:
+                raise ValueError(f"{name} must be at most {MAX_TEXT} characters")
 
 
 def _like_pattern(text: str) -> str:
