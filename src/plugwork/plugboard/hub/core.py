@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from ...http.limits import HttpLimits
 from ...observability.health import HealthRegistry, HealthStatus
 from ..protocol import DEFAULT_MAX_FRAME_BYTES
 from .backplane import Backplane
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .sockets import ConsumerSocket
 
 log = logging.getLogger(__name__)
+_LIMITS = HttpLimits()
 
 
 @dataclass(slots=True)
@@ -51,6 +53,24 @@ class HubSettings:
     heartbeat_interval: float = 5.0
     dead_after: float = 15.0
     auth_cache_ttl: float = 10.0
+    # HTTP connection limits, as plugwork run's http_* settings (see plugwork.http.limits)
+    max_header_bytes: int = _LIMITS.max_header_bytes
+    header_timeout: float = _LIMITS.header_timeout
+    body_timeout: float = _LIMITS.body_timeout
+    keep_alive_timeout: float = _LIMITS.keep_alive_timeout
+    linger_bytes: int = _LIMITS.linger_bytes
+    linger_timeout: float = _LIMITS.linger_timeout
+
+    def http_limits(self) -> HttpLimits:
+        """The limits the hub's HTTP connections (and WebSocket handshakes) are held to."""
+        return HttpLimits(
+            max_header_bytes=self.max_header_bytes,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            linger_bytes=self.linger_bytes,
+            linger_timeout=self.linger_timeout,
+        )
 
 
 class Hub:
