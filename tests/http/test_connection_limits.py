@@ -1,5 +1,5 @@
-"""Connection limits on a real uvicorn server, for each HTTP implementation uvicorn may pick (httptools with the
-``speed`` extra, h11 without): header size (431), header and body time (408), idle connections, and the
+"""Connection limits on a real uvicorn server, for each HTTP implementation uvicorn may pick (httptools with
+the ``speed`` extra, h11 without): header size (431), header and body time (408), idle connections, and the
 lingering close that lets every client read an early 413.
 
 The server runs the greeter example with the options ``plugwork run`` builds (``uvicorn_defaults`` from the
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from live_server import LiveServer, live_server, read_response, read_until_closed
 
 from core_helpers import EXAMPLE_DIR, OFFLINE, load_example
+from live_server import LiveServer, live_server, read_response, read_until_closed
 from plugwork.http.limits import HttpLimits
 from plugwork.server import uvicorn_defaults
 
@@ -193,7 +193,7 @@ def test_raw_clients_read_every_413(server: LiveServer, close: bool) -> None:
     for _ in range(20):
         with server.connect(READ) as sock:
             sock.sendall(post_head(len(BIG), close=close) + BIG)
-            status, headers, body = read_response(sock)
+            status, _, body = read_response(sock)
             assert status == 413 and b"PAYLOAD_TOO_LARGE" in body
             assert read_until_closed(sock) == b""  # then the server closes: the rest was drained, not parsed
 
@@ -203,7 +203,10 @@ def test_a_streamed_body_over_the_limit_is_413_for_every_client(server: LiveServ
         b"%x\r\n%s\r\n" % (len(part), part)
         for part in [BIG[i : i + 65536] for i in range(0, len(BIG), 65536)]
     )
-    head = b"POST /actions/greet HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /actions/greet HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     for _ in range(5):
         with server.connect(READ) as sock:
             sock.sendall(head + chunked + b"0\r\n\r\n")
