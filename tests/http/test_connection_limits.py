@@ -248,7 +248,7 @@ def test_a_slow_client_does_not_hold_a_fast_one(server: LiveServer) -> None:
         slow.close()
 
 
-def test_a_socket_error_is_not_a_server_error(server: LiveServer) -> None:
+def test_a_reset_mid_body_frees_the_connection(server: LiveServer) -> None:
     with server.connect(READ) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.sendall(post_head(100) + b"{")
