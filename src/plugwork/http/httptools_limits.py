@@ -53,6 +53,15 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
             return
         self.read_bytes = len(data)
         super().data_received(data)
+        cycle = self.cycle
+        # The common case first: a whole request was read, and no timer runs.
+        if not (
+            self.head_partial
+            or self.header_timer is not None
+            or self.body_timer is not None
+            or (cycle is not None and cycle.more_body)
+        ):
+            return
         if self.lingering or self.upgraded or self.transport.is_closing():
             return
         if self.head_partial:
@@ -61,7 +70,6 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
             if self.head_bytes > self.limits.max_header_bytes:
                 self.refuse(431, _TOO_LARGE)
                 return
-        cycle = self.cycle
         # A pipelined request's body waits (reading is paused) until the ones before it are answered.
         in_body = cycle is not None and cycle.more_body and not cycle.response_complete and not self.pipeline
         self.track_timers(self.head_partial, in_body)
