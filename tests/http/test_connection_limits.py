@@ -8,12 +8,16 @@ app's ``http_*`` settings); the clients are raw sockets and urllib, each read bo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ from core_helpers import EXAMPLE_DIR, OFFLINE, load_example
 from live_server import LiveServer, live_server, read_response, read_until_closed
 from plugwork.http.limits import HttpLimits
 from plugwork.server import uvicorn_defaults
+from test_uvicorn import PLUGWORK, START_TIMEOUT, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -253,3 +258,50 @@ def test_a_reset_mid_body_frees_the_connection(server: LiveServer) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.sendall(post_head(100) + b"{")
     server.wait_for_no_connections()
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=READ) as sock:
+        sock.sendall(data)
+        return read_until_closed(sock)
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log_file: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log_file.read_text()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"not listening after {START_TIMEOUT}s:\n{log_file.read_text()}")
+
+
+@pytest.mark.parametrize("command", ["run", "hub"])
+def test_plugwork_run_and_hub_apply_their_limit_settings(tmp_path: Path, command: str) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGWORK_")}
+    if command == "run":
+        env.update(
+            PLUGWORK_QUEUE_URL="none",
+            PLUGWORK_HTTP_MAX_HEADER_BYTES="2048",
+            PLUGWORK_HTTP_HEADER_TIMEOUT_SECONDS="0.3",
+        )
+        args = ["run", "app:app", "--config", "plugwork.yaml", "--port", str(port)]
+    else:
+        env.update(PLUGWORK_HUB_MAX_HEADER_BYTES="2048", PLUGWORK_HUB_STORE=f"sqlite:///{tmp_path}/hub.db")
+        args = ["hub", "--port", str(port), "--header-timeout", "0.3"]
+    log_file = tmp_path / "server.log"
+    with log_file.open("wb") as log_out:
+        proc = subprocess.Popen(
+            [str(PLUGWORK), *args], cwd=EXAMPLE_DIR, env=env, stdout=log_out, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for_port(proc, port, log_file)
+            small = _raw(port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert small.startswith(b"HTTP/1.1 200 "), small[:100]
+            big = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
+            assert _raw(port, big).startswith(b"HTTP/1.1 431 ")
+            assert _raw(port, b"GET /health HTTP/1.1\r\n").startswith(b"HTTP/1.1 408 ")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
