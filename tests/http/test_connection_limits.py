@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core_helpers import EXAMPLE_DIR, OFFLINE, load_example
@@ -38,7 +39,7 @@ LIMITS: dict[str, Any] = {
     "http_body_timeout_seconds": 0.3,
     "http_keep_alive_seconds": 0.3,
     "http_linger_bytes": 4 * 1024 * 1024,
-    "http_linger_seconds": 2.0,
+    "http_linger_seconds": 3.0,
 }
 READ = 10.0  # a generous bound on every read: each timeout above is well under a second
 GREET = b'{"name": "World"}'
@@ -67,7 +68,7 @@ def test_the_settings_choose_the_limits() -> None:
     app = load_example().app
     app.configure(EXAMPLE_DIR / "plugwork.yaml", **OFFLINE, **LIMITS)
     limits = HttpLimits.from_settings(app.settings)
-    assert limits == HttpLimits(8 * 1024, 0.3, 0.3, 0.3, 4 * 1024 * 1024, 2.0)
+    assert limits == HttpLimits(8 * 1024, 0.3, 0.3, 0.3, 4 * 1024 * 1024, 3.0)
     protocol = uvicorn_defaults(limits, "h11")["http"]
     assert protocol.limits is limits
 
@@ -190,6 +191,17 @@ def test_urllib_reads_every_413(server: LiveServer) -> None:
     # urllib sends "Connection: close" and the whole body before it reads: without the lingering close the
     # server's close resets the connection under it (ECONNRESET or EPIPE instead of the answer).
     statuses = [_urlopen_status(f"{server.url}/actions/greet", BIG) for _ in range(20)]
+    assert statuses == [413] * 20
+
+
+def test_httpx_reads_every_413(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=READ) as client:  # one pool: keep-alive where it can
+        statuses = [
+            client.post(
+                "/actions/greet", content=BIG, headers={"Content-Type": "application/json"}
+            ).status_code
+            for _ in range(20)
+        ]
     assert statuses == [413] * 20
 
 

@@ -221,6 +221,8 @@ class LimitsMixin:
     def linger(self) -> None:
         """Half-close and discard what the client still sends, within the linger bounds, then close."""
         transport = self.transport
+        if transport.is_closing():
+            return
         self.lingering = True
         self.cancel_timers()
         self.linger_left = self.limits.linger_bytes
