@@ -210,8 +210,9 @@ def test_raw_clients_read_every_413(server: LiveServer, close: bool) -> None:
     for _ in range(20):
         with server.connect(READ) as sock:
             sock.sendall(post_head(len(BIG), close=close) + BIG)
-            status, _, body = read_response(sock)
+            status, headers, body = read_response(sock)
             assert status == 413 and b"PAYLOAD_TOO_LARGE" in body
+            assert headers[b"connection"] == b"close"  # so that no client sends a next request into it
             assert read_until_closed(sock) == b""  # then the server closes: the rest was drained, not parsed
 
 

@@ -38,6 +38,7 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
         self.head_partial = False  # a request's first byte arrived, its headers are not complete
         self.head_bytes = 0  # bytes read since that first byte, before the current read
         self.read_bytes = 0  # the size of the current read
+        self.keep_alive_wanted = False  # what the client asked of the request being read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -88,8 +89,23 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
             raise _HeadTooLarge
         previous = self.cycle
         super().on_headers_complete()
-        if self.cycle is not previous:
-            self.cycle.transport = cast(asyncio.Transport, self.response_transport)
+        cycle = self.cycle
+        if cycle is not previous:
+            cycle.transport = cast(asyncio.Transport, self.response_transport)
+            # Until the body is whole, an answer says "connection: close" (and the connection lingers
+            # closed): a client must not send its next request into the rest of a refused body.
+            self.keep_alive_wanted = cycle.keep_alive
+            cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            cycle.keep_alive = self.keep_alive_wanted
+
+    def shutdown(self) -> None:
+        self.keep_alive_wanted = False  # uvicorn's graceful stop: no answer keeps its connection
+        super().shutdown()
 
     def handle_websocket_upgrade(self) -> None:
         self.upgraded = True

@@ -255,7 +255,8 @@ class _LimitedConnection(h11.Connection):
     """h11's server connection, with the request line and headers held to ``max_header_bytes``.
 
     h11 itself refuses a head still incomplete past the limit (status hint 431); a complete head that arrived
-    in one read is measured here. The status of the last refusal is kept for the answer.
+    in one read is measured here. The status of the last refusal is kept for the answer. An answer sent
+    before the request body is whole says ``connection: close``.
     """
 
     def __init__(self, max_header_bytes: int) -> None:
@@ -277,6 +278,14 @@ class _LimitedConnection(h11.Connection):
                 self.refused_status = 431
                 raise h11.RemoteProtocolError("Request header fields too large", error_status_hint=431)
         return event
+
+    def send_with_data_passthrough(self, event: Any) -> list[bytes] | None:
+        if type(event) is h11.Response and self.their_state is h11.SEND_BODY:
+            # An answer before the whole body closes the connection (after a lingering drain), and says
+            # so: a client must not send its next request into the rest of a refused body.
+            headers = [*event.headers.raw_items(), (b"connection", b"close")]
+            event = h11.Response(status_code=event.status_code, headers=headers, reason=event.reason)
+        return super().send_with_data_passthrough(event)
 
 
 class H11Limits(LimitsMixin, H11Protocol):
