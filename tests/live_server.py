@@ -84,7 +84,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[bytes, bytes], bytes]:
-    """One response (status, lower-case headers, body) read by its Content-Length."""
+    """One response (status, lower-case headers, body) read by its Content-Length; one request at a time."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)

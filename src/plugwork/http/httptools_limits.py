@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from ..extras import require
 
@@ -23,7 +23,11 @@ class _HeadTooLarge(Exception):
 
 
 class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
-    """httptools keeps a header of any size: the head is counted here, per read and once complete."""
+    """httptools keeps a header of any size: the head is counted here, per read and once complete.
+
+    A request read whole in one read (the common case) costs one check after the read: the timers, the
+    byte count and the hold on keep-alive below only start when a head or a body is left partial.
+    """
 
     def __init__(
         self,
@@ -35,10 +39,12 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.timeout_keep_alive = self.limits.keep_alive_timeout  # type: ignore[assignment]
         self.init_limits()
-        self.head_partial = False  # a request's first byte arrived, its headers are not complete
-        self.head_bytes = 0  # bytes read since that first byte, before the current read
+        self.max_header_bytes = self.limits.max_header_bytes
         self.read_bytes = 0  # the size of the current read
-        self.keep_alive_wanted = False  # what the client asked of the request being read
+        self.counted: Any = None  # the scope (uvicorn's, one per request head) whose head bytes are counted
+        self.head_bytes = 0  # bytes read for that head before the current read
+        self.held: Any = None  # the cycle whose keep-alive is held off while its body arrives
+        self.keep_alive_wanted = False  # ... and what its client asked for
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,53 +61,58 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
         self.read_bytes = len(data)
         super().data_received(data)
         cycle = self.cycle
-        # The common case first: a whole request was read, and no timer runs.
-        if not (
-            self.head_partial
-            or self.header_timer is not None
-            or self.body_timer is not None
-            or (cycle is not None and cycle.more_body)
+        # uvicorn makes a new scope when a head begins, and a cycle with it once the head is complete.
+        if (
+            cycle is not None
+            and cycle.scope is self.scope
+            and not cycle.more_body
+            and self.held is None
+            and self.header_timer is None
+            and self.body_timer is None
         ):
-            return
+            return  # the common case: whole requests only, and no timer runs
         if self.lingering or self.upgraded or self.transport.is_closing():
             return
-        if self.head_partial:
+        head_partial = self.scope is not None and (cycle is None or cycle.scope is not self.scope)
+        if head_partial:
             # httptools buffers a header value until it is complete: bound what it may hold.
-            self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_header_bytes:
+            if self.counted is self.scope:
+                self.head_bytes += len(data)
+            else:
+                self.counted, self.head_bytes = self.scope, len(data)
+            if self.head_bytes > self.max_header_bytes:
                 self.refuse(431, _TOO_LARGE)
                 return
         # A pipelined request's body waits (reading is paused) until the ones before it are answered.
         in_body = cycle is not None and cycle.more_body and not cycle.response_complete and not self.pipeline
-        self.track_timers(self.head_partial, in_body)
+        self._hold_keep_alive(cycle if in_body else None)
+        self.track_timers(head_partial, in_body)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.head_partial = True
-        self.head_bytes = 0
+    def _hold_keep_alive(self, cycle: Any) -> None:
+        """While a body arrives, an answer says "connection: close" and the connection closes lingering.
 
-    def on_headers_complete(self) -> None:
-        self.head_partial = False
-        limit = self.limits.max_header_bytes
-        # Only a head that could be over the limit (by the bytes read since it began) is measured.
-        if self.head_bytes + self.read_bytes > limit and _head_size(self.url, self.headers) > limit:
-            self.refuse(431, _TOO_LARGE)
-            raise _HeadTooLarge
-        previous = self.cycle
-        super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not previous:
-            cycle.transport = cast(asyncio.Transport, self.response_transport)
-            # Until the body is whole, an answer says "connection: close" (and the connection lingers
-            # closed): a client must not send its next request into the rest of a refused body.
+        A client must never send its next request into the rest of a refused body; the cycle's close goes
+        through :class:`~plugwork.http.limits.ResponseTransport`, which drains before closing.
+        """
+        held = self.held
+        if held is cycle:
+            return
+        if held is not None and not held.response_started:
+            held.keep_alive = self.keep_alive_wanted  # its body is whole: what its client asked for
+        self.held = cycle
+        if cycle is not None:
             self.keep_alive_wanted = cycle.keep_alive
             cycle.keep_alive = False
+            cycle.transport = self.response_transport
 
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_started:
-            cycle.keep_alive = self.keep_alive_wanted
+    def on_headers_complete(self) -> None:
+        limit = self.max_header_bytes
+        # Only a head that could be over the limit (by the bytes read since it began) is measured.
+        before = self.head_bytes if self.counted is self.scope else 0
+        if before + self.read_bytes > limit and _head_size(self.url, self.headers) > limit:
+            self.refuse(431, _TOO_LARGE)
+            raise _HeadTooLarge
+        super().on_headers_complete()
 
     def shutdown(self) -> None:
         self.keep_alive_wanted = False  # uvicorn's graceful stop: no answer keeps its connection
