@@ -149,12 +149,26 @@ def test_headers_trickled_byte_by_byte_are_408(server: LiveServer) -> None:
     assert answered.startswith(b"HTTP/1.1 408 "), answered[:100]
 
 
+def _greet_invocations(server: LiveServer) -> float:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=READ) as response:
+        lines = response.read().decode().splitlines()
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in lines
+        if line.startswith("plugwork_invocations_total{") and 'action="greet"' in line
+    )
+
+
 def test_slow_body_is_408_and_runs_nothing(server: LiveServer) -> None:
+    before = _greet_invocations(server)
     with server.connect(READ) as sock:
         sock.sendall(post_head(100) + b'{"name": "')  # 10 of 100 bytes, then silence
         response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 408 "), response[:100]
     server.wait_for_no_connections()
+    assert _greet_invocations(server) == before
+    assert _urlopen_status(f"{server.url}/actions/greet", GREET) == 200  # the count does count
+    assert _greet_invocations(server) == before + 1
 
 
 def test_a_connection_that_never_sends_is_closed(server: LiveServer) -> None:
