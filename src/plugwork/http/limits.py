@@ -15,7 +15,9 @@ otherwise) that:
   above), sends the answer, half-closes, then reads and discards up to ``linger_bytes`` for up to
   ``linger_timeout`` seconds before closing (nginx's lingering close), so that the client reads the answer.
 
-A WebSocket handshake is an HTTP request until it is upgraded, so the same limits cover it.
+A WebSocket handshake is an HTTP request until it is upgraded, so the same limits cover it. The shared
+part (timers, refusals, the lingering close) is :class:`LimitsMixin`; each implementation's subclass is in
+its own module (``httptools_limits``, ``h11_limits``).
 ``uvicorn --http plugwork.http.limits:HttpToolsLimits`` (or ``:H11Limits``) gives a plain uvicorn the
 defaults; ``plugwork run`` and ``plugwork hub`` pass their settings.
 """
@@ -27,19 +29,15 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar, cast
-
-import h11
-from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.server import ServerState
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.server import ServerState
 
     from ..config import Settings
 
-__all__ = ["H11Limits", "HttpLimits", "protocol_class"]
+__all__ = ["HttpLimits", "LimitsMixin", "ResponseTransport", "protocol_class"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +75,8 @@ def protocol_class(limits: HttpLimits, implementation: str = "auto") -> type[asy
 
         base: type[asyncio.Protocol] = HttpToolsLimits
     elif implementation == "h11":
+        from .h11_limits import H11Limits
+
         base = H11Limits
     else:
         raise ValueError(f"no connection limits for uvicorn's {implementation!r} HTTP implementation")
@@ -206,7 +206,7 @@ class LimitsMixin:
                 return
         client = transport.get_extra_info("peername")
         log.info("HTTP %d: %s (client %s)", status, message, client[0] if client else "?")
-        transport.write(_refusal(status, message))
+        transport.write(refusal(status, message))
         self.linger()
 
     def close_after_response(self) -> None:
@@ -238,7 +238,8 @@ class LimitsMixin:
             self.transport.close()
 
 
-def _refusal(status: int, message: str) -> bytes:
+def refusal(status: int, message: str) -> bytes:
+    """A whole ``connection: close`` answer with a plain-text reason."""
     body = message.encode()
     return b"".join(
         [
@@ -251,108 +252,15 @@ def _refusal(status: int, message: str) -> bytes:
     )
 
 
-class _LimitedConnection(h11.Connection):
-    """h11's server connection, with the request line and headers held to ``max_header_bytes``.
-
-    h11 itself refuses a head still incomplete past the limit (status hint 431); a complete head that arrived
-    in one read is measured here. The status of the last refusal is kept for the answer. An answer sent
-    before the request body is whole says ``connection: close``.
-    """
-
-    def __init__(self, max_header_bytes: int) -> None:
-        super().__init__(h11.SERVER, max_incomplete_event_size=max_header_bytes)
-        self.max_header_bytes = max_header_bytes
-        self.refused_status = 400
-
-    def next_event(self) -> Any:
-        try:
-            event = super().next_event()
-        except h11.RemoteProtocolError as exc:
-            self.refused_status = exc.error_status_hint
-            raise
-        if type(event) is h11.Request:
-            size = len(event.method) + len(event.target) + 12  # "GET / HTTP/1.1\r\n" and the final CRLF
-            for name, value in event.headers:
-                size += len(name) + len(value) + 4
-            if size > self.max_header_bytes:
-                self.refused_status = 431
-                raise h11.RemoteProtocolError("Request header fields too large", error_status_hint=431)
-        return event
-
-    def send_with_data_passthrough(self, event: Any) -> list[bytes] | None:
-        if type(event) is h11.Response and self.their_state is h11.SEND_BODY:
-            # An answer before the whole body closes the connection (after a lingering drain), and says
-            # so: a client must not send its next request into the rest of a refused body.
-            headers = [*event.headers.raw_items(), (b"connection", b"close")]
-            event = h11.Response(status_code=event.status_code, headers=headers, reason=event.reason)
-        return super().send_with_data_passthrough(event)
-
-
-class H11Limits(LimitsMixin, H11Protocol):
-    """uvicorn's h11 protocol held to :class:`HttpLimits`."""
-
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.conn = self.limited_conn = _LimitedConnection(self.limits.max_header_bytes)
-        self.timeout_keep_alive = self.limits.keep_alive_timeout  # type: ignore[assignment]
-        self.init_limits()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.limits_connection_made()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.limits_connection_lost()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self.lingering:
-            self.drain(data)
-            return
-        super().data_received(data)
-        if self.lingering or self.upgraded or self.transport.is_closing():
-            return
-        state = self.conn.their_state
-        # IDLE after a read means part of a head is buffered (h11 only leaves IDLE on a whole head).
-        self.track_timers(state is h11.IDLE, state is h11.SEND_BODY)
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        cycle = self.cycle
-        if cycle is not None and cycle.transport is not self.response_transport:
-            cycle.transport = cast(asyncio.Transport, self.response_transport)
-
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        self.upgraded = True
-        self.cancel_timers()
-        super().handle_websocket_upgrade(event)
-
-    def send_400_response(self, msg: str) -> None:
-        status = self.limited_conn.refused_status
-        self.refuse(status, "Request header fields too large." if status == 431 else msg)
-
-    def request_incomplete(self) -> bool:
-        return self.conn.their_state is h11.SEND_BODY
-
-    def on_response_complete(self) -> None:
-        if self.lingering or self.request_incomplete():
-            self.server_state.total_requests += 1
-            if not self.lingering:
-                self.linger()  # answered before the body: the rest of it is drained, not parsed
-            return
-        super().on_response_complete()
-
-
 def __getattr__(name: str) -> Any:
-    # HttpToolsLimits imports httptools (the ``speed`` extra): loaded on first use only.
+    # ``uvicorn --http plugwork.http.limits:HttpToolsLimits`` (or ``:H11Limits``); the protocol modules
+    # import this one, and httptools is the ``speed`` extra: loaded on first use only.
     if name == "HttpToolsLimits":
         from .httptools_limits import HttpToolsLimits
 
         return HttpToolsLimits
+    if name == "H11Limits":
+        from .h11_limits import H11Limits
+
+        return H11Limits
     raise AttributeError(name)
