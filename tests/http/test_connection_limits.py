@@ -40,6 +40,7 @@ LIMITS: dict[str, Any] = {
     "http_keep_alive_seconds": 0.3,
     "http_linger_bytes": 4 * 1024 * 1024,
     "http_linger_seconds": 3.0,
+    "http_send_timeout_seconds": 0.5,
 }
 READ = 10.0  # a generous bound on every read: each timeout above is well under a second
 GREET = b'{"name": "World"}'
@@ -68,7 +69,7 @@ def test_the_settings_choose_the_limits() -> None:
     app = load_example().app
     app.configure(EXAMPLE_DIR / "plugwork.yaml", **OFFLINE, **LIMITS)
     limits = HttpLimits.from_settings(app.settings)
-    assert limits == HttpLimits(8 * 1024, 0.3, 0.3, 0.3, 4 * 1024 * 1024, 3.0)
+    assert limits == HttpLimits(8 * 1024, 0.3, 0.3, 0.3, 4 * 1024 * 1024, 3.0, 0.5)
     protocol = uvicorn_defaults(limits, "h11")["http"]
     assert protocol.limits is limits
 
@@ -147,6 +148,22 @@ def test_headers_trickled_byte_by_byte_are_408(server: LiveServer) -> None:
                 break
         answered += read_until_closed(sock)
     assert answered.startswith(b"HTTP/1.1 408 "), answered[:100]
+
+
+def test_a_client_that_stops_reading_is_dropped(server: LiveServer) -> None:
+    # Answers of 1.7 MiB each, asked for and never read: the server's writes stay paused past
+    # http_send_timeout_seconds, and it drops the connection rather than keep the answer waiting forever.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(READ)
+    try:
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /docs/assets/swagger-ui-bundle.js HTTP/1.1\r\nHost: t\r\n\r\n" * 10)
+        assert sock.recv(100).startswith(b"HTTP/1.1 200 ")  # being answered; then nothing more is read
+        assert server.connections() == 1
+        server.wait_for_no_connections()
+    finally:
+        sock.close()
 
 
 def _greet_invocations(server: LiveServer) -> float:

@@ -73,6 +73,14 @@ class H11Limits(LimitsMixin, H11Protocol):
         self.limits_connection_lost()
         super().connection_lost(exc)
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.limits_pause_writing()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.limits_resume_writing()
+
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             self.drain(data)

@@ -52,6 +52,7 @@ class HttpLimits:
     keep_alive_timeout: float = 5.0
     linger_bytes: int = 64 * 1024 * 1024
     linger_timeout: float = 5.0
+    send_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
@@ -63,6 +64,7 @@ class HttpLimits:
             keep_alive_timeout=settings.http_keep_alive_seconds,
             linger_bytes=settings.http_linger_bytes,
             linger_timeout=settings.http_linger_seconds,
+            send_timeout=settings.http_send_timeout_seconds,
         )
 
 
@@ -121,6 +123,7 @@ class LimitsMixin:
         self.header_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
         self.linger_timer: asyncio.TimerHandle | None = None
+        self.write_timer: asyncio.TimerHandle | None = None
         self.lingering = False
         self.upgraded = False
         self.linger_left = 0
@@ -166,9 +169,32 @@ class LimitsMixin:
     def limits_connection_lost(self) -> None:
         """Drop every timer when the connection ends."""
         self.cancel_timers()
-        if self.linger_timer is not None:
-            self.linger_timer.cancel()
-            self.linger_timer = None
+        for timer in (self.linger_timer, self.write_timer):
+            if timer is not None:
+                timer.cancel()
+        self.linger_timer = self.write_timer = None
+
+    def limits_pause_writing(self) -> None:
+        """The client stopped reading the answer: it has ``send_timeout`` seconds to start again."""
+        if self.write_timer is None:
+            self.write_timer = self.loop.call_later(self.limits.send_timeout, self._send_timed_out)
+
+    def limits_resume_writing(self) -> None:
+        """The client reads again."""
+        if self.write_timer is not None:
+            self.write_timer.cancel()
+            self.write_timer = None
+
+    def _send_timed_out(self) -> None:
+        self.write_timer = None
+        client = self.transport.get_extra_info("peername")
+        log.info(
+            "HTTP: dropped, the client read nothing for %ss (client %s)",
+            self.limits.send_timeout,
+            client[0] if client else "?",
+        )
+        # close() would wait to flush what the client does not read: drop it, and the connection.
+        self.transport.abort()
 
     def _header_timed_out(self) -> None:
         self.header_timer = None
@@ -229,13 +255,21 @@ class LimitsMixin:
         self.flow.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()  # the client sees the end of the answer while it is still sending
-        self.linger_timer = self.loop.call_later(self.limits.linger_timeout, transport.close)
+        self.linger_timer = self.loop.call_later(self.limits.linger_timeout, self._linger_over)
 
     def drain(self, data: bytes) -> None:
         """Discard lingering input; close once the byte bound is passed."""
         self.linger_left -= len(data)
         if self.linger_left < 0:
-            self.transport.close()
+            self._linger_over()
+
+    def _linger_over(self) -> None:
+        self.linger_timer = None
+        transport = self.transport
+        if transport.get_write_buffer_size():
+            transport.abort()  # the client reads nothing either: close() would wait for it forever
+        else:
+            transport.close()
 
 
 def refusal(status: int, message: str) -> bytes:

@@ -91,6 +91,14 @@ _limit_options = [
         envvar="PLUGWORK_HUB_LINGER_TIMEOUT",
         help="Seconds spent draining a refused body before closing.",
     ),
+    click.option(
+        "--send-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=_LIMITS.send_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_SEND_TIMEOUT",
+        help="Drop a client that reads nothing of its answer this long.",
+    ),
 ]
 
 
@@ -167,6 +175,7 @@ def hub(
     keep_alive_timeout: float,
     linger_bytes: int,
     linger_timeout: float,
+    send_timeout: float,
 ) -> None:
     """Run a Plugboard hub, or manage its accounts, services and tokens."""
     if ctx.invoked_subcommand is not None:
@@ -192,6 +201,7 @@ def hub(
         keep_alive_timeout=keep_alive_timeout,
         linger_bytes=linger_bytes,
         linger_timeout=linger_timeout,
+        send_timeout=send_timeout,
     )
     config = uvicorn.Config(
         create_app(settings),

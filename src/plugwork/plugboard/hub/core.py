@@ -60,6 +60,7 @@ class HubSettings:
     keep_alive_timeout: float = _LIMITS.keep_alive_timeout
     linger_bytes: int = _LIMITS.linger_bytes
     linger_timeout: float = _LIMITS.linger_timeout
+    send_timeout: float = _LIMITS.send_timeout
 
     def http_limits(self) -> HttpLimits:
         """The limits the hub's HTTP connections (and WebSocket handshakes) are held to."""
@@ -70,6 +71,7 @@ class HubSettings:
             keep_alive_timeout=self.keep_alive_timeout,
             linger_bytes=self.linger_bytes,
             linger_timeout=self.linger_timeout,
+            send_timeout=self.send_timeout,
         )
 
 
