@@ -65,7 +65,13 @@ def test_the_hub_settings_and_cli_choose_the_limits() -> None:
     assert hub_server.uvicorn_options(settings)["http"].limits == settings.http_limits()
     assert HubSettings().http_limits() == HttpLimits()
     help_text = CliRunner().invoke(hub_command, ["--help"]).output
-    for option in ("--max-header-bytes", "--header-timeout", "--body-timeout", "--keep-alive-timeout"):
+    for option in (
+        "--max-header-bytes",
+        "--header-timeout",
+        "--body-timeout",
+        "--keep-alive-timeout",
+        "--send-timeout",
+    ):
         assert option in help_text
 
 
