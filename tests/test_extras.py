@@ -17,6 +17,7 @@ EXTRAS = [
     ("asyncpg", "postgres", "plugwork.queue.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.pgbackplane"),
+    ("httptools", "speed", "plugwork.http.httptools_limits"),
     ("fastapi", "fastapi", "plugwork.fastapi"),
     ("fastapi", "fastapi", "plugwork.events.api"),
     ("fastapi", "fastapi", "plugwork.events.fastapi"),

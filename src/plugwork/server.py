@@ -8,6 +8,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .http.limits import HttpLimits, protocol_class
 from .observability import redact
 from .observability.logging import configure_logging
 
@@ -17,13 +18,16 @@ if TYPE_CHECKING:
     from .app import App
 
 
-def uvicorn_defaults() -> dict[str, Any]:
-    """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones."""
+def uvicorn_defaults(limits: HttpLimits | None = None, http: Any = "auto") -> dict[str, Any]:
+    """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones,
+    held to ``limits`` (header size and time, body time, idle connections; see :mod:`plugwork.http.limits`).
+
+    ``http`` names uvicorn's implementation ("auto", "httptools", "h11"); a protocol class is kept as given.
+    """
     options: dict[str, Any] = {}
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
+    options["http"] = protocol_class(limits or HttpLimits(), http) if isinstance(http, str) else http
     return options
 
 
@@ -38,6 +42,7 @@ def serve(
 
     settings = app.settings
     configure_logging(json=settings.log_json, level=settings.log_level)
+    defaults = uvicorn_defaults(HttpLimits.from_settings(settings), options.pop("http", "auto"))
     config = uvicorn.Config(
         app.asgi if asgi is None else asgi,
         host=host or settings.http_host,
@@ -46,7 +51,7 @@ def serve(
         log_config=None,  # keep Plugwork's logging configuration
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-        **{**uvicorn_defaults(), **options},
+        **{**defaults, **options},
     )
     run_server(config)
 

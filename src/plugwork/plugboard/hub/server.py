@@ -203,7 +203,7 @@ WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 def uvicorn_options(settings: HubSettings, ws: str = WS_IMPLEMENTATIONS[0]) -> dict[str, Any]:
     """The uvicorn ``Config`` options a hub runs with: loop, protocols, WebSocket limits, no extras."""
     return {
-        **uvicorn_defaults(),  # uvloop and httptools when installed
+        **uvicorn_defaults(settings.http_limits()),  # uvloop and httptools when installed, held to limits
         # The default, with uvicorn's handling of refused and unparsable handshakes fixed (.wsprotocol).
         "ws": HubWebSocketProtocol if ws == "websockets-sansio" else ws,
         "ws_max_size": settings.max_frame_bytes + 1024,
