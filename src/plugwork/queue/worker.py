@@ -9,6 +9,11 @@ Shape (one process, one event loop)::
 
 Runner loops do not create a task per job; they yield to the loop every few jobs so the claimer and
 flusher pipeline with them. A job is finished only when the flusher's batch commits (at-least-once).
+
+By default the claim size follows how fast jobs finish, not the concurrency limit: the claimer keeps about
+:data:`CLAIM_HORIZON` seconds of work buffered (the recent completion rate times the horizon), between
+``concurrency`` and :data:`MAX_CLAIM` jobs. No-op jobs are claimed hundreds at a time; one-second jobs
+``concurrency`` at a time, so a worker never hoards slow jobs that other workers could run.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ if TYPE_CHECKING:
 
 _COMPLETED, _FAILED, _DEAD = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.DEAD
 _YIELD_EVERY = 32
+CLAIM_HORIZON = 0.05
+"""Seconds of work (at the recent completion rate) the adaptive claimer keeps buffered."""
+MAX_CLAIM = 1000
+"""Largest adaptive claim: jobs per claim statement, and twice that buffered at most."""
 
 
 FLUSH_GRACE_SECONDS = 10.0  # at shutdown, time allowed to record results after the budget is spent
@@ -66,10 +75,10 @@ class Worker:
     applies to actions without their own ``timeout``; ``queues=None`` serves every queue. Leases last
     ``lease_seconds`` and are renewed every ``renew_interval`` (default a third of the lease); a running
     job cancelled through the store stops at once when the store signals it (PostgreSQL NOTIFY, or the
-    same process), else at the next renewal. The claimer keeps up to ``prefetch`` (default
-    ``2 * batch_size``) jobs claimed ahead; ``batch_size`` defaults to five jobs per runner (20 to 500):
-    raise it for tiny jobs, lower it for slow jobs shared by many workers. With ``retention`` (seconds),
-    finished jobs older than that are purged periodically.
+    same process), else at the next renewal. By default (``batch_size=None``) claims adapt to the
+    completion rate (see the module docstring); a given ``batch_size`` fixes the claim size, with up to
+    ``prefetch`` (default ``2 * batch_size``) jobs claimed ahead. With ``retention`` (seconds), finished
+    jobs older than that are purged periodically.
     """
 
     def __init__(
@@ -96,10 +105,11 @@ class Worker:
         retention: float | None = None,
         retention_interval: float | None = None,
     ) -> None:
-        if batch_size is None:
-            batch_size = min(500, max(20, 5 * concurrency))
-        if concurrency < 1 or batch_size < 1:
+        if concurrency < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError("concurrency and batch_size must be at least 1")
+        self.adaptive = batch_size is None
+        if batch_size is None:
+            batch_size = max(MAX_CLAIM, concurrency)  # the ceiling; the claimer picks each claim's size
         self.store = store
         self.dispatcher = dispatcher
         self.worker_id = worker_id or default_worker_id()
@@ -110,6 +120,10 @@ class Worker:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.prefetch = max(prefetch or 2 * batch_size, batch_size, concurrency)
+        self._want = concurrency if self.adaptive else batch_size
+        """Jobs per claim now; adaptive claims refill once the buffer is down to half of it."""
+        self._refill_at = self._want // 2 if self.adaptive else self.prefetch - min(batch_size, self.prefetch)
+        self._ran = 0  # jobs run so far: the claimer's measure of the completion rate
         self.retry = retry or RetryPolicy()
         self.renew_interval = renew_interval or lease_seconds / 3
         self.reclaim_interval = reclaim_interval or lease_seconds / 2
@@ -259,13 +273,27 @@ class Worker:
     async def _claimer(self) -> None:
         backoff = Backoff()
         store, buffer = self.store, self._buffer
+        sampled_at, sampled_ran = self._loop_time(), 0
         while not self._stop_requested:
-            space = self.prefetch - len(buffer)
-            if space < min(self.batch_size, self.prefetch):
-                self._space.clear()
-                await self._space.wait()
-                continue
-            limit = min(space, self.batch_size)
+            if self.adaptive:
+                now = self._loop_time()
+                if now - sampled_at >= 0.001:
+                    rate = (self._ran - sampled_ran) / (now - sampled_at)
+                    sampled_at, sampled_ran = now, self._ran
+                    self._want = min(self.batch_size, max(self.concurrency, int(rate * CLAIM_HORIZON)))
+                    self._refill_at = self._want // 2
+                if len(buffer) > self._refill_at:
+                    self._space.clear()
+                    await self._space.wait()
+                    continue
+                limit = self._want
+            else:
+                space = self.prefetch - len(buffer)
+                if space < min(self.batch_size, self.prefetch):
+                    self._space.clear()
+                    await self._space.wait()
+                    continue
+                limit = min(space, self.batch_size)
             try:
                 jobs = await store.claim(self.worker_id, self.queues, limit, self.lease_seconds)
             except Exception as exc:
@@ -292,7 +320,6 @@ class Worker:
         task = asyncio.current_task()
         assert task is not None
         buffer, revoked = self._buffer, self._revoked
-        refill_at = self.prefetch - min(self.batch_size, self.prefetch)
         done = 0
         while True:
             if not buffer:
@@ -306,12 +333,13 @@ class Worker:
                 await self._room.wait()
                 continue
             job = buffer.popleft()
-            if len(buffer) <= refill_at:
+            if len(buffer) <= self._refill_at:
                 self._space.set()
             if revoked and job.id in revoked:
                 revoked.discard(job.id)
                 continue
             await self._run_one(job, task)
+            self._ran += 1
             done += 1
             if done >= _YIELD_EVERY:
                 done = 0
