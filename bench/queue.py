@@ -132,8 +132,8 @@ async def plugwork_run(
 ) -> dict[str, Any]:
     from bench.apps.queue_app import app
 
+    from plugwork.queue import store_from_url
     from plugwork.queue.client import JobQueue
-    from plugwork.queue.store import store_from_url
 
     store = store_from_url(url)
     await store.open()
