@@ -280,7 +280,7 @@ class Worker:
         while not self._stop_requested:
             if self.adaptive:
                 now = self._loop_time()
-                if now - sampled_at >= 0.005:  # a rate over a shorter span is mostly noise
+                if now - sampled_at >= CLAIM_HORIZON:  # over shorter spans, bursts read as rates
                     rate = (self._ran - sampled_ran) / (now - sampled_at)
                     sampled_at, sampled_ran = now, self._ran
                     self._want = min(self.batch_size, max(self.concurrency, int(rate * CLAIM_HORIZON)))
