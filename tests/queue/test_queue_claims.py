@@ -55,7 +55,8 @@ async def test_slow_jobs_are_claimed_no_more_than_the_runners_take() -> None:
         await asyncio.sleep(0.1)
 
     store = await run_jobs(slow, 12, concurrency=3)
-    assert max(store.limits) == 3, str(store.limits)  # ten jobs a second keep nothing buffered beyond the runners' share
+    # Thirty jobs a second keep nothing buffered beyond the runners' share.
+    assert max(store.limits) == 3, str(store.limits)
 
 
 async def test_a_fixed_batch_size_is_kept() -> None:

@@ -7,7 +7,10 @@ taken from :data:`plugwork.context.current_context`.
 
 Loggers from :func:`get_logger` work before configuration (structlog's defaults) and follow every later
 :func:`configure_logging` call, although they cache their assembled logger after first use: a call below
-the configured level costs about 0.25 µs, a JSON line about 9 µs.
+the configured level costs about 0.25 µs, a JSON line about 3 µs (orjson, one fused processor for the
+context, level and timestamp, no per-line flush). Output goes through a bounded buffer that a writer
+thread drains, so a slow pipe never blocks the event loop; when that buffer is full, lines are dropped and
+counted (see :mod:`plugwork.observability.logwriter`).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 import weakref
 from typing import Any, TextIO, cast
 
+import orjson
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from plugwork.context import current_context
 
-__all__ = ["add_invocation_context", "configure_logging", "get_logger"]
+from .logwriter import LineWriter, SyncWriter, writer_for
+
+__all__ = ["add_invocation_context", "configure_logging", "flush_logs", "get_logger"]
 
 _HANDLER_NAME = "plugwork"
 # The uvicorn loggers install their own handlers unless uvicorn runs with ``log_config=None``; ours
@@ -33,6 +40,7 @@ _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _lock = threading.Lock()
 _configured: tuple[bool, int, TextIO] | None = None
 _loggers: weakref.WeakSet[_Logger] = weakref.WeakSet()
+_writer: LineWriter | SyncWriter | None = None
 
 
 def add_invocation_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -98,7 +106,7 @@ def configure_logging(*, json: bool = False, level: str | int = "INFO", stream: 
     others put on the root logger (pytest's, an APM agent's) are left alone. ``stream`` defaults to
     standard error, so that standard output stays free for a command's own output.
     """
-    global _configured
+    global _configured, _writer
     level_number = _level_number(level)
     out = stream if stream is not None else sys.stderr
     with _lock:
@@ -109,23 +117,26 @@ def configure_logging(*, json: bool = False, level: str | int = "INFO", stream: 
             and structlog.is_configured()
         ):
             return
-        shared = _shared_processors()
-        renderer = _renderer(json, out)
+        if _writer is not None:
+            _writer.close()
+        colors = not json and bool(getattr(out, "isatty", None) and out.isatty())
+        renderer = _renderer(json, colors)
+        writer = _writer = writer_for(out, lambda n: _dropped_notice(renderer, n))
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
-                *shared,
+                _add_standard_fields,
                 structlog.processors.StackInfoRenderer(),
-                *([structlog.processors.format_exc_info] if json else []),
+                *([] if colors else [structlog.processors.format_exc_info]),
                 renderer,
             ],
             wrapper_class=structlog.make_filtering_bound_logger(level_number),
-            logger_factory=structlog.WriteLoggerFactory(file=out),
+            logger_factory=_LineLoggerFactory(writer),
             # Loggers from get_logger() cache themselves and are reset here; structlog's own cache would
             # pin other structlog loggers to the configuration of their first call.
             cache_logger_on_first_use=False,
         )
-        _route_stdlib(out, level_number, shared, renderer, json)
+        _route_stdlib(writer, level_number, renderer, colors)
         _forget_cached_loggers()
         _configured = (json, level_number, out)
 
@@ -140,38 +151,151 @@ def _level_number(level: str | int) -> int:
     return number
 
 
-def _shared_processors() -> list[Processor]:
-    """What structlog and stdlib lines both go through before rendering."""
-    return [
-        add_invocation_context,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+def _add_standard_fields(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: invocation context, ``level`` and an ISO-8601 UTC ``timestamp``, in one call.
+
+    One processor instead of three (and a timestamp built from a per-second cache instead of a datetime):
+    this is most of what keeps a JSON line near 3 µs.
+    """
+    add_invocation_context(_logger, method, event_dict)
+    event_dict["level"] = _LEVEL_NAMES.get(method, method)
+    event_dict["timestamp"] = _timestamp()
+    return event_dict
 
 
-def _renderer(json: bool, out: TextIO) -> Processor:
-    if json:
-        return structlog.processors.JSONRenderer()
-    isatty = getattr(out, "isatty", None)
-    return structlog.dev.ConsoleRenderer(colors=bool(isatty and isatty()))
+_LEVEL_NAMES = {"warn": "warning", "exception": "error", "fatal": "critical", "err": "error"}
+_second: list[Any] = [-1, ""]
 
 
-def _route_stdlib(out: TextIO, level: int, shared: list[Processor], renderer: Processor, json: bool) -> None:
+def _timestamp() -> str:
+    """``2026-01-31T12:34:56.789012Z`` for now."""
+    now = time.time()
+    second = int(now)
+    cached = _second
+    if cached[0] != second:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        cached[0] = second
+    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def _json_default(value: Any) -> Any:
+    return repr(value)
+
+
+def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
+    """One JSON line as UTF-8 bytes, newline included; values orjson does not know are repr()-ed."""
+    return orjson.dumps(
+        event_dict, default=_json_default, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+    )
+
+
+def _render_plain(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
+    """A console line without colours, laid out like structlog's ConsoleRenderer, at a fraction of its cost:
+    ``timestamp [level    ] event   [logger] key=value ...`` and the traceback on the following lines."""
+    ed = dict(event_dict)
+    timestamp = ed.pop("timestamp", "")
+    level = ed.pop("level", "")
+    event = str(ed.pop("event", ""))
+    logger = ed.pop("logger", None)
+    exception = ed.pop("exception", None)
+    stack = ed.pop("stack", None)
+    parts = [f"{timestamp} [{level:<9}] {event:<30}"]
+    if logger is not None:
+        parts.append(f" [{logger}]")
+    for key in sorted(ed):
+        value = ed[key]
+        parts.append(f" {key}={value if isinstance(value, str) else repr(value)}")
+    for block in (stack, exception):
+        if block:
+            parts.append(f"\n{block}")
+    parts.append("\n")
+    return "".join(parts).encode("utf-8", "replace")
+
+
+def _render_console(colors: bool) -> Processor:
+    """structlog's ConsoleRenderer (colours, pretty tracebacks) for a terminal; the plain renderer else."""
+    if not colors:
+        return _render_plain
+    console = structlog.dev.ConsoleRenderer(colors=True)
+
+    def render(logger: WrappedLogger, method: str, event_dict: EventDict) -> bytes:
+        return (console(logger, method, event_dict) + "\n").encode("utf-8", "replace")
+
+    return render
+
+
+def _renderer(json: bool, colors: bool) -> Processor:
+    return _render_json if json else _render_console(colors)
+
+
+def _dropped_notice(renderer: Processor, count: int) -> bytes:
+    """The line written once the output takes lines again after ``count`` were dropped."""
+    event: EventDict = {"event": "log lines dropped: the output was too slow", "dropped": count}
+    event["logger"] = "plugwork.logging"
+    line = renderer(None, "warning", _add_standard_fields(None, "warning", event))
+    return cast(bytes, line)
+
+
+class _LineLogger:
+    """structlog's wrapped logger: hands each rendered line (bytes) to the writer."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, writer: LineWriter | SyncWriter) -> None:
+        self._write = writer.write
+
+    def msg(self, line: bytes) -> None:
+        self._write(line)
+
+    debug = info = warning = warn = error = critical = exception = fatal = failure = err = log = msg
+
+
+class _LineLoggerFactory:
+    def __init__(self, writer: LineWriter | SyncWriter) -> None:
+        self._logger = _LineLogger(writer)
+
+    def __call__(self, *args: Any) -> _LineLogger:
+        return self._logger
+
+
+class _WriterHandler(logging.Handler):
+    """Routes stdlib records (formatted by structlog's ProcessorFormatter) to the same writer."""
+
+    def __init__(self, writer: LineWriter | SyncWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._writer.write(self.format(record).encode("utf-8", "replace"))
+        except Exception:
+            self.handleError(record)
+
+
+def _as_text(renderer: Processor) -> Processor:
+    # logging.Formatter needs text: ProcessorFormatter's last step may not return bytes.
+    def render(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        return cast(bytes, renderer(logger, method, event_dict)).decode("utf-8", "replace")
+
+    return render
+
+
+def _route_stdlib(writer: LineWriter | SyncWriter, level: int, renderer: Processor, colors: bool) -> None:
     """Put one handler on the root logger that renders stdlib records like structlog's own lines."""
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
             _drop_formatter_attributes,
-            *shared,
+            _add_standard_fields,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([structlog.processors.format_exc_info] if json else []),
-            renderer,
+            *([] if colors else [structlog.processors.format_exc_info]),
+            _as_text(renderer),
         ],
     )
-    handler = logging.StreamHandler(out)
+    handler = _WriterHandler(writer)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -203,10 +327,19 @@ def _forget_cached_loggers() -> None:
         vars(logger).clear()
 
 
+def flush_logs(timeout: float = 2.0) -> None:
+    """Wait up to ``timeout`` seconds until the lines logged so far are written (done at exit anyway)."""
+    if _writer is not None:
+        _writer.flush(timeout)
+
+
 def _reset_for_tests() -> None:
     """Forget the current configuration (structlog defaults, our root handler removed)."""
-    global _configured
+    global _configured, _writer
     with _lock:
+        if _writer is not None:
+            _writer.close()
+            _writer = None
         structlog.reset_defaults()
         root = logging.getLogger()
         for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
