@@ -113,3 +113,21 @@ def test_console_lines_without_a_terminal_are_plain() -> None:
     first = text.splitlines()[0]
     assert "[error    ] failed" in first and "[t]" in first and "k=[1, 2]" in first
     assert "ValueError: boom" in text and "\x1b[" not in text
+
+
+def test_structlog_contextvars_and_interpolation_still_work() -> None:
+    import structlog
+
+    stream = io.StringIO()
+    configure_logging(json=True, stream=stream)
+    log = get_logger("t")
+    structlog.contextvars.bind_contextvars(tenant="acme")
+    try:
+        log.info("user %s logged in", "ann", n=1)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    log.warning("later")
+    log.debug("hidden")
+    first, second = (json.loads(x) for x in stream.getvalue().splitlines())
+    assert first["event"] == "user ann logged in" and first["tenant"] == "acme" and first["n"] == 1
+    assert second["event"] == "later" and second["level"] == "warning" and "tenant" not in second
