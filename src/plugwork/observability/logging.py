@@ -397,6 +397,11 @@ def flush_logs(timeout: float = 2.0) -> None:
         _writer.flush(timeout)
 
 
+def logging_configured() -> bool:
+    """Whether :func:`configure_logging` has set logging up in this process."""
+    return _configured is not None and structlog.is_configured()
+
+
 def _reset_for_tests() -> None:
     """Forget the current configuration (structlog defaults, our root handler removed)."""
     global _configured, _writer
