@@ -73,18 +73,21 @@ async def test_nested_deadlines_in_one_task() -> None:
 
 
 def test_a_closed_loop_drops_its_watch() -> None:
+    import weakref
+
     loop = asyncio.new_event_loop()
+    watches: list[DeadlineWatch] = []
 
     async def use() -> None:
         watch = deadline_watch(asyncio.get_running_loop())
         assert watch is deadline_watch(asyncio.get_running_loop())
+        watches.append(watch)
         await bounded(watch, 0, 300)  # leaves a timer armed five minutes ahead
 
     loop.run_until_complete(use())
     loop.close()
-    from plugwork import deadlines
-
-    before = len(deadlines._watches)
+    loop_ref = weakref.ref(loop)
+    watches.clear()
     del loop
     gc.collect()
-    assert len(deadlines._watches) == before - 1
+    assert loop_ref() is None  # the watch did not keep its loop alive
