@@ -131,3 +131,20 @@ def test_structlog_contextvars_and_interpolation_still_work() -> None:
     first, second = (json.loads(x) for x in stream.getvalue().splitlines())
     assert first["event"] == "user ann logged in" and first["tenant"] == "acme" and first["n"] == 1
     assert second["event"] == "later" and second["level"] == "warning" and "tenant" not in second
+
+
+def test_a_forked_child_writes_through_a_thread_of_its_own() -> None:
+    r, w = os.pipe()
+    writer = LineWriter(w, lambda n: b"")
+    writer.write(b"parent\n")
+    writer.flush(10)
+    pid = os.fork()
+    if pid == 0:  # the child: its writer thread was not copied by fork(); it must start a new one
+        writer.write(b"child\n")
+        writer.flush(5)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    writer.close()
+    os.close(w)
+    assert read_all(r).decode().splitlines() == ["parent", "child"]
+    os.close(r)

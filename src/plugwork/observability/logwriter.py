@@ -74,9 +74,22 @@ class LineWriter:
         self._idle = threading.Event()
         self._idle.set()
         self._closing = False
+        self._start_thread()
+        _live.add(self)
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="plugwork-log-writer", daemon=True)
         self._thread.start()
-        _live.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child (gunicorn workers, multiprocessing's fork): a thread of its own, fresh state."""
+        self._lines.clear()  # the parent writes what it had queued
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._signalled = False
+        if not self._closing:
+            self._start_thread()
 
     def write(self, line: bytes) -> None:
         """Queue one rendered line (ending in a newline); never blocks."""
@@ -153,6 +166,14 @@ _live: weakref.WeakSet[LineWriter] = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for writer in list(_live):
         writer.flush()
+
+
+def _restart_in_child() -> None:
+    for writer in list(_live):
+        writer._after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_in_child)
 
 
 def writer_for(stream: TextIO, dropped_line: DroppedLine) -> LineWriter | SyncWriter:
