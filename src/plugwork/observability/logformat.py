@@ -81,7 +81,16 @@ def standard_fields(*, format_exceptions: bool) -> Processor:
     def standard_fields(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         if _BOUND_VARS:
             _merge_bound_contextvars(event_dict)
-        add_standard_fields(logger, method, event_dict)
+        # add_invocation_context and add_standard_fields, inlined: this runs for every line.
+        ctx = current_context.get()
+        if ctx is not None:
+            event_dict.setdefault("correlation_id", ctx.correlation_id)
+            if ctx.action:
+                event_dict.setdefault("action", ctx.action)
+            if ctx.job_id is not None:
+                event_dict.setdefault("job_id", ctx.job_id)
+        event_dict["level"] = _LEVEL_NAMES.get(method, method)
+        event_dict["timestamp"] = _timestamp()
         if "stack_info" in event_dict:
             event_dict = _STACK_INFO(logger, method, event_dict)
         if format_exceptions and "exc_info" in event_dict:

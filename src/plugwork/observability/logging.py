@@ -137,15 +137,12 @@ def _level_number(level: str | int) -> int:
 class _LineLogger:
     """structlog's wrapped logger: hands each rendered line (bytes) to the writer."""
 
-    __slots__ = ("_write",)
-
     def __init__(self, writer: LineWriter | SyncWriter) -> None:
-        self._write = writer.write
-
-    def msg(self, line: bytes) -> None:
-        self._write(line)
-
-    debug = info = warning = warn = error = critical = exception = fatal = failure = err = log = msg
+        # The writer's own bound method under every name structlog may call: no frame of ours per line.
+        for name in ("msg", "debug", "info", "warning", "warn", "error", "critical", "exception"):
+            setattr(self, name, writer.write)
+        for name in ("fatal", "failure", "err", "log"):
+            setattr(self, name, writer.write)
 
 
 class _LineLoggerFactory:
