@@ -412,6 +412,9 @@ def report(results: dict[str, dict[str, Any]], samples: int, sync: str) -> None:
     head = (
         f"{'system':<26} {'jobs':>6} {'enqueue jobs/s':>15} {'process jobs/s':>15} {'worker CPU µs/job':>18}"
     )
+    print("plugwork = `plugwork worker bench.apps.queue_app:app`, default settings (PLUGWORK_QUEUE_URL only)")
+    print(f"procrastinate = App.run_worker_async(concurrency={CONCURRENCY}, listen_notify=True)")
+    print("rows marked tuned change the settings shown\n")
     print(f"{head} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, r in results.items():
         cols = [f"{r[k]:8.2f}" if k in r else f"{'-':>8}" for k in ("p50_ms", "p99_ms", "max_ms")]
