@@ -60,6 +60,8 @@ BUILTIN_PLUGINS = (
     "plugwork.plugboard.plugin:PlugboardPlugin",
     "plugwork.http.management:ManagementPlugin",
     "plugwork.service_routes:ServiceRoutesPlugin",
+    "plugwork.registry.plugin:RegistryPlugin",
+    "plugwork.soajs.plugin:SoajsPlugin",
 )
 """Plugins every app has; each enables itself from settings."""
 
