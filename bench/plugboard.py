@@ -28,9 +28,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, process, table, uvicorn_server, wait_for_port
+from common import ROOT, cpu_seconds, free_port, process, table, uvicorn_server, wait_for_port
 from http_rpc import run_wrk
 
 DIRECT_LUA = """
@@ -95,12 +96,20 @@ def wait_consumers(port: int, count: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{count} consumer(s) did not join the hub within {timeout}s")
 
 
-def measure(url: str, lua: str, duration: int, connections: int) -> dict[str, dict[str, float]]:
+def measure(
+    url: str, lua: str, duration: int, connections: int, pids: dict[str, list[int]]
+) -> dict[str, dict[str, float]]:
+    """Both loads; under the concurrent one, also each role's CPU µs per request (``pids`` by role)."""
     run_wrk(url, 1, connections, 2, lua)  # warm-up
-    return {
-        "sequential": run_wrk(url, duration, 1, 1, lua),
-        "concurrent": run_wrk(url, duration, connections, 2, lua),
+    sequential = run_wrk(url, duration, 1, 1, lua)
+    before = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
+    concurrent = run_wrk(url, duration, connections, 2, lua)
+    requests = concurrent["rps"] * duration
+    cpu = {
+        role: 1e6 * (sum(cpu_seconds(pid) for pid in group) - before[role]) / requests
+        for role, group in pids.items()
     }
+    return {"sequential": sequential, "concurrent": concurrent, "cpu_us": cpu}
 
 
 def main() -> None:
@@ -126,7 +135,7 @@ def main() -> None:
     direct_lua, hub_lua = workdir / "direct.lua", workdir / "hub.lua"
     direct_lua.write_text(DIRECT_LUA)
     hub_lua.write_text(HUB_LUA % creds)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     hub_port, direct_port = free_port(), free_port()
     profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     hub_cmd = [sys.executable, *profile, "-m", "plugwork.plugboard.hub.cli", "--port", str(hub_port)]
@@ -139,22 +148,29 @@ def main() -> None:
         f"--consumer-token={creds['token']}",
     ]
     with contextlib.ExitStack() as stack:
-        stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))
+        direct = stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))
         print("direct HTTP: POST /actions/greet ...", flush=True)
         results["direct HTTP"] = measure(
-            f"http://127.0.0.1:{direct_port}/actions/greet", str(direct_lua), args.duration, args.connections
+            f"http://127.0.0.1:{direct_port}/actions/greet",
+            str(direct_lua),
+            args.duration,
+            args.connections,
+            {"server": [direct.pid]},
         )
-        stack.enter_context(process(hub_cmd))
+        hub = stack.enter_context(process(hub_cmd))
         wait_for_port(hub_port)
-        running = 0
+        consumers: list[int] = []
         for count in (1, 4):
-            for _ in range(count - running):
-                stack.enter_context(process(consumer_cmd))
-            running = count
+            while len(consumers) < count:
+                consumers.append(stack.enter_context(process(consumer_cmd)).pid)
             wait_consumers(hub_port, count)
             print(f"hub, {count} consumer(s): POST / ...", flush=True)
             results[f"hub, {count} consumer(s)"] = measure(
-                f"http://127.0.0.1:{hub_port}/", str(hub_lua), args.duration, args.connections
+                f"http://127.0.0.1:{hub_port}/",
+                str(hub_lua),
+                args.duration,
+                args.connections,
+                {"hub": [hub.pid], "consumers": list(consumers)},
             )
     shutil.rmtree(workdir, ignore_errors=True)
     report(results, args.connections)
@@ -163,7 +179,7 @@ def main() -> None:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
 
 
-def report(results: dict[str, dict[str, dict[str, float]]], connections: int) -> None:
+def report(results: dict[str, dict[str, dict[str, Any]]], connections: int) -> None:
     rows = []
     for name, runs in results.items():
         seq, conc = runs["sequential"], runs["concurrent"]
@@ -183,6 +199,11 @@ def report(results: dict[str, dict[str, dict[str, float]]], connections: int) ->
         "p99 ms",
     ]
     print(table(headers, rows))
+    print(f"\nCPU µs per request under {connections} producers, by process:")
+    for name, runs in results.items():
+        cpu = runs["cpu_us"]
+        parts = ", ".join(f"{role} {value:.1f}" for role, value in cpu.items())
+        print(f"  {name}: {parts} (total {sum(cpu.values()):.1f})")
     direct = results["direct HTTP"]
     print()
     for name, runs in results.items():
