@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 from flask import Flask, jsonify, request
 
 from conftest import uvicorn_thread, wsgi_thread
-from fastapi import FastAPI, Request
 from plugwork.soajs import (
     RegistryManager,
     ServiceConnector,

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 from flask import Flask, jsonify, request
 from soajs_data import inject, inject_header
 from starlette.applications import Starlette
@@ -14,7 +15,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from werkzeug.test import Client
 
-from fastapi import FastAPI, Request
 from plugwork import Context
 from plugwork.soajs import (
     ContextData,
