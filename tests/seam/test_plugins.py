@@ -59,7 +59,8 @@ async def test_the_plugin_adds_a_route_a_service_a_middleware_and_a_component() 
 async def test_the_carrier_moves_the_tenant_from_http_into_the_job_and_the_worker() -> None:
     RECORDED.clear()
     app, _ = make_app()
-    async with TestClient(app) as client:
+    # The jobs API is off unless guarded or opened.
+    async with TestClient(app, plugins={"queue": {"jobs_api": "open"}}) as client:
         headers = {"X-Tenant": "acme", "X-Correlation-ID": "req-42"}
         direct = await client.http.post("/actions/who", json={}, headers=headers)
         assert direct.json() == {"tenant": "acme", "label": "tenant:acme", "correlation_id": "req-42"}
@@ -133,3 +134,9 @@ async def test_a_disabled_built_in_plugin_adds_nothing() -> None:
     async with TestClient(App("bare", actions=[who], plugins=[TenantPlugin()]), queue_url="none") as client:
         assert (await client.http.get("/jobs")).status_code == 404
         assert [p.name for p in client.app.active_plugins] == ["tenant"]
+
+
+def test_plugin_settings_take_constructor_keywords() -> None:
+    from tenant_plugin import TenantSettings
+
+    assert TenantSettings(greeting="direct").greeting == "direct"
