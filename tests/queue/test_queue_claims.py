@@ -7,10 +7,11 @@ from typing import Any
 
 from queue_helpers import Empty, eventually, make_action, make_dispatcher, running
 
+from plugwork.queue.claims import MAX_CLAIM
 from plugwork.queue.jobs import JobStatus, NewJob
 from plugwork.queue.memory import MemoryJobStore
 from plugwork.queue.sqlite import SQLiteJobStore
-from plugwork.queue.worker import MAX_CLAIM, Worker
+from plugwork.queue.worker import Worker
 
 
 class CountingStore(MemoryJobStore):
@@ -83,3 +84,26 @@ async def test_sqlite_wakes_for_another_process_commit(tmp_path: Any) -> None:
     finally:
         await worker_side.close()
         await producer_side.close()
+
+
+def test_the_adaptive_size_follows_the_completion_rate() -> None:
+    from plugwork.queue.claims import CLAIM_HORIZON, ClaimSize
+
+    size = ClaimSize(concurrency=10, batch_size=None, prefetch=None, now=0.0)
+    assert size.limit(buffered=0, ran=0, now=0.0) == 10  # no rate known yet: one job per runner
+    assert size.limit(buffered=6, ran=0, now=0.001) == 0  # more than half of a claim still buffered
+    # 20,000 jobs a second: a horizon's worth is 1,000, the ceiling.
+    assert size.limit(buffered=0, ran=int(20_000 * CLAIM_HORIZON), now=CLAIM_HORIZON) == MAX_CLAIM
+    assert size.refill_at == MAX_CLAIM // 2
+    # Then two jobs over a second: back to one job per runner.
+    assert size.limit(buffered=0, ran=int(20_000 * CLAIM_HORIZON) + 2, now=CLAIM_HORIZON + 1) == 10
+
+
+def test_a_fixed_size_claims_up_to_the_prefetch() -> None:
+    from plugwork.queue.claims import ClaimSize
+
+    size = ClaimSize(concurrency=4, batch_size=50, prefetch=None, now=0.0)
+    assert (size.batch_size, size.prefetch, size.refill_at) == (50, 100, 50)
+    assert size.limit(buffered=0, ran=0, now=0.0) == 50
+    assert size.limit(buffered=60, ran=0, now=0.0) == 0
+    assert size.limit(buffered=50, ran=10**6, now=100.0) == 50  # the rate plays no part

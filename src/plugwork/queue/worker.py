@@ -11,11 +11,7 @@ Shape (one process, one event loop)::
 
 Runner loops do not create a task per job; they yield to the loop every few jobs so the claimer and
 flusher pipeline with them. A job is finished only when the flusher's batch commits (at-least-once).
-
-By default the claim size follows how fast jobs finish, not the concurrency limit: the claimer keeps about
-:data:`CLAIM_HORIZON` seconds of work buffered (the recent completion rate times the horizon), between
-``concurrency`` and :data:`MAX_CLAIM` jobs. No-op jobs are claimed hundreds at a time; one-second jobs
-``concurrency`` at a time, so a worker never hoards slow jobs that other workers could run.
+Claims follow how fast jobs finish, not the concurrency limit (:mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ from ..context import Context
 from ..dispatch import Dispatcher, ErrorInfo, Invocation, Outcome
 from ..errors import ActionError, ErrorCode
 from ..observability.logging import get_logger
+from .claims import ClaimSize
 from .cron import CronScheduler
 from .heartbeat import DEFAULT_DEAD_AFTER, DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from .jobs import ClaimedJob, Finish, JobStatus, decode_headers
@@ -47,10 +44,6 @@ if TYPE_CHECKING:
 
 _COMPLETED, _FAILED, _DEAD = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.DEAD
 _YIELD_EVERY = 32
-CLAIM_HORIZON = 0.05
-"""Seconds of work (at the recent completion rate) the adaptive claimer keeps buffered."""
-MAX_CLAIM = 1000
-"""Largest adaptive claim: jobs per claim statement, and twice that buffered at most."""
 
 
 FLUSH_GRACE_SECONDS = 10.0  # at shutdown, time allowed to record results after the budget is spent
@@ -115,11 +108,7 @@ class Worker:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         dead_after: float = DEFAULT_DEAD_AFTER,
     ) -> None:
-        if concurrency < 1 or (batch_size is not None and batch_size < 1):
-            raise ValueError("concurrency and batch_size must be at least 1")
-        self.adaptive = batch_size is None
-        if batch_size is None:
-            batch_size = max(MAX_CLAIM, concurrency)  # the ceiling; the claimer picks each claim's size
+        self._claims = ClaimSize(concurrency, batch_size, prefetch, time.monotonic())
         self.store = store
         self.dispatcher = dispatcher
         self.carriers = carriers or Carriers()
@@ -129,12 +118,9 @@ class Worker:
         self.queues = None if queues is None else list(queues)
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
-        self.batch_size = batch_size
-        self.prefetch = max(prefetch or 2 * batch_size, batch_size, concurrency)
-        self._want = concurrency if self.adaptive else batch_size
-        """Jobs per claim now; adaptive claims refill once the buffer is down to half of it."""
-        self._refill_at = self._want // 2 if self.adaptive else self.prefetch - min(batch_size, self.prefetch)
-        self._ran = 0  # jobs run so far: the claimer's measure of the completion rate
+        self.batch_size = self._claims.batch_size
+        self.prefetch = self._claims.prefetch
+        self._ran = 0  # jobs run so far: the claim size's measure of the completion rate
         self.retry = retry or RetryPolicy()
         self.renew_interval = renew_interval or lease_seconds / 3
         # Often enough that a killed worker's jobs come back soon after its dead_after: a cheap pass.
@@ -292,28 +278,13 @@ class Worker:
 
     async def _claimer(self) -> None:
         backoff = Backoff()
-        store, buffer = self.store, self._buffer
-        sampled_at, sampled_ran = self._loop_time(), 0
+        store, buffer, claims = self.store, self._buffer, self._claims
         while not self._stop_requested:
-            if self.adaptive:
-                now = self._loop_time()
-                if now - sampled_at >= CLAIM_HORIZON:  # over shorter spans, bursts read as rates
-                    rate = (self._ran - sampled_ran) / (now - sampled_at)
-                    sampled_at, sampled_ran = now, self._ran
-                    self._want = min(self.batch_size, max(self.concurrency, int(rate * CLAIM_HORIZON)))
-                    self._refill_at = self._want // 2
-                if len(buffer) > self._refill_at:
-                    self._space.clear()
-                    await self._space.wait()
-                    continue
-                limit = self._want
-            else:
-                space = self.prefetch - len(buffer)
-                if space < min(self.batch_size, self.prefetch):
-                    self._space.clear()
-                    await self._space.wait()
-                    continue
-                limit = min(space, self.batch_size)
+            limit = claims.limit(len(buffer), self._ran, time.monotonic())
+            if not limit:
+                self._space.clear()
+                await self._space.wait()
+                continue
             try:
                 jobs = await store.claim(self.worker_id, self.queues, limit, self.lease_seconds)
             except Exception as exc:
@@ -339,7 +310,7 @@ class Worker:
     async def _runner(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        buffer, revoked = self._buffer, self._revoked
+        buffer, revoked, claims = self._buffer, self._revoked, self._claims
         done = 0
         while True:
             if not buffer:
@@ -353,7 +324,7 @@ class Worker:
                 await self._room.wait()
                 continue
             job = buffer.popleft()
-            if len(buffer) <= self._refill_at:
+            if len(buffer) <= claims.refill_at:
                 self._space.set()
             if revoked and job.id in revoked:
                 revoked.discard(job.id)
