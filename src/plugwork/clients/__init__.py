@@ -1,0 +1,9 @@
+"""Outbound HTTP clients as services: :class:`RestAPIService` and its :class:`RestAPIConfig`.
+
+Needs the ``clients`` extra (``pip install 'plugwork[clients]'``, httpx). See docs/clients.md.
+"""
+
+from .config import RestAPIConfig
+from .rest import RestAPIService, retry_after_seconds, safe_url
+
+__all__ = ["RestAPIConfig", "RestAPIService", "retry_after_seconds", "safe_url"]
