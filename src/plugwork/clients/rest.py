@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..app import App  # at run time: the container reads __init__'s hints
 from ..context import current_context
 from ..errors import CircuitOpen, InvocationTimeout, RateLimited, Unavailable
+from ..extras import require
 from ..middleware.circuit_breaker import CircuitBreaker, CircuitState
 from ..middleware.rate_limit import TokenBucket
 from ..middleware.retry import backoff_delay
@@ -43,9 +44,7 @@ _BREAKER_GAUGE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitStat
 
 
 def _httpx() -> Any:
-    import httpx  # TODO(seam): plugwork.extras.require("httpx", extra="clients")
-
-    return httpx
+    return require("httpx", extra="clients")
 
 
 def safe_url(url: str) -> str:

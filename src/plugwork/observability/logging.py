@@ -16,6 +16,7 @@ import logging
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, TextIO, cast
 
 import structlog
@@ -23,7 +24,13 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 
 from plugwork.context import current_context
 
-__all__ = ["add_invocation_context", "configure_logging", "get_logger"]
+__all__ = [
+    "add_invocation_context",
+    "add_trace_context",
+    "configure_logging",
+    "get_logger",
+    "set_trace_hooks",
+]
 
 _HANDLER_NAME = "plugwork"
 # The uvicorn loggers install their own handlers unless uvicorn runs with ``log_config=None``; ours
@@ -47,6 +54,37 @@ def add_invocation_context(_logger: WrappedLogger, _method: str, event_dict: Eve
             event_dict.setdefault("action", ctx.action)
         if ctx.job_id is not None:
             event_dict.setdefault("job_id", ctx.job_id)
+    return event_dict
+
+
+TraceIds = Callable[[], "tuple[str, str] | None"]
+LogSink = Callable[[str, EventDict], None]
+# Set by the tracing plugin while it runs in this process (the OpenTelemetry SDK is per process too);
+# None/() when tracing is off, so that the processor below costs one global read.
+_trace_ids: TraceIds | None = None
+_log_sinks: tuple[LogSink, ...] = ()
+
+
+def set_trace_hooks(trace_ids: TraceIds | None, log_sink: LogSink | None = None) -> None:
+    """Install (or, with None, remove) the current span's ids source and a sink for exported log events."""
+    global _trace_ids, _log_sinks
+    _trace_ids = trace_ids
+    _log_sinks = (log_sink,) if log_sink is not None else ()
+
+
+def add_trace_context(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: ``trace_id`` and ``span_id`` of the current span, then the log sinks.
+
+    Runs after the level and timestamp are added, so that a sink (OTLP log export) sees the whole event.
+    """
+    source = _trace_ids
+    if source is not None:
+        ids = source()
+        if ids is not None:
+            event_dict.setdefault("trace_id", ids[0])
+            event_dict.setdefault("span_id", ids[1])
+    for sink in _log_sinks:
+        sink(method, event_dict)
     return event_dict
 
 
@@ -146,6 +184,7 @@ def _shared_processors() -> list[Processor]:
         add_invocation_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
     ]
 
 

@@ -1,0 +1,103 @@
+"""The OpenTelemetry SDK for one process: a tracer provider, an OTLP span exporter, optional log export.
+
+:class:`OtelRuntime` is built when an app (or the hub) starts — in the process that serves, so after any
+fork: a ``BatchSpanProcessor`` made before a fork would hold a dead export thread in the child — and
+flushed and shut down, within ``shutdown_timeout_seconds``, when it stops. The provider is the runtime's
+own (Plugwork's spans never depend on the global one); it also becomes the global provider if none was set,
+so that ``opentelemetry.trace.get_tracer()`` in user code joins the same traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..extras import require
+from .tracing_settings import TracingSettings
+
+SCOPE = "plugwork"
+
+
+def _sampler(settings: TracingSettings) -> Any:
+    sampling = require("opentelemetry.sdk.trace.sampling", extra="otel")
+    name, arg = settings.sampler, settings.sampler_arg
+    root = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(arg),
+    }[name.removeprefix("parentbased_")]
+    return sampling.ParentBased(root) if name.startswith("parentbased_") else root
+
+
+def _span_exporter(settings: TracingSettings) -> Any:
+    endpoint, headers = settings.signal_endpoint("traces"), settings.export_headers()
+    timeout = settings.export_timeout_seconds
+    if settings.protocol == "grpc":
+        grpc = require("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", extra="otel")
+        return grpc.OTLPSpanExporter(
+            endpoint=endpoint or None, insecure=settings.insecure, headers=headers, timeout=timeout
+        )
+    http = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", extra="otel")
+    return http.OTLPSpanExporter(endpoint=endpoint or None, headers=headers, timeout=timeout)
+
+
+def _log_exporter(settings: TracingSettings) -> Any:
+    endpoint, headers = settings.signal_endpoint("logs"), settings.export_headers()
+    timeout = settings.export_timeout_seconds
+    if settings.protocol == "grpc":
+        grpc = require("opentelemetry.exporter.otlp.proto.grpc._log_exporter", extra="otel")
+        return grpc.OTLPLogExporter(
+            endpoint=endpoint or None, insecure=settings.insecure, headers=headers, timeout=timeout
+        )
+    http = require("opentelemetry.exporter.otlp.proto.http._log_exporter", extra="otel")
+    return http.OTLPLogExporter(endpoint=endpoint or None, headers=headers, timeout=timeout)
+
+
+class OtelRuntime:
+    """This process's tracer (and logger) provider, built from :class:`TracingSettings`."""
+
+    def __init__(
+        self, settings: TracingSettings, service_name: str, version: str = "", span_exporter: Any = None
+    ) -> None:
+        sdk_trace = require("opentelemetry.sdk.trace", extra="otel")
+        export = require("opentelemetry.sdk.trace.export", extra="otel")
+        resources = require("opentelemetry.sdk.resources", extra="otel")
+        trace_api = require("opentelemetry.trace", extra="otel")
+        self.settings = settings
+        attributes = {"service.name": settings.service_name or service_name}
+        if version:
+            attributes["service.version"] = version
+        self.resource = resources.Resource.create(attributes)
+        self.provider = sdk_trace.TracerProvider(resource=self.resource, sampler=_sampler(settings))
+        if settings.tracing_on:
+            exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
+            self.provider.add_span_processor(
+                export.BatchSpanProcessor(
+                    exporter,
+                    max_queue_size=settings.max_queue_size,
+                    export_timeout_millis=settings.export_timeout_seconds * 1000,
+                )
+            )
+        self.tracer = self.provider.get_tracer(SCOPE)
+        if isinstance(trace_api.get_tracer_provider(), trace_api.ProxyTracerProvider):
+            trace_api.set_tracer_provider(self.provider)
+        self.logger: Any = None
+        self._log_provider: Any = None
+        if settings.logs_on:
+            logs_sdk = require("opentelemetry.sdk._logs", extra="otel")
+            logs_export = require("opentelemetry.sdk._logs.export", extra="otel")
+            self._log_provider = logs_sdk.LoggerProvider(resource=self.resource)
+            self._log_provider.add_log_record_processor(
+                logs_export.BatchLogRecordProcessor(
+                    _log_exporter(settings), max_queue_size=settings.max_queue_size
+                )
+            )
+            self.logger = self._log_provider.get_logger(SCOPE)
+
+    def shutdown(self) -> None:
+        """Export what is buffered (bounded by ``shutdown_timeout_seconds``), then stop the exporters."""
+        millis = int(self.settings.shutdown_timeout_seconds * 1000)
+        self.provider.force_flush(millis)
+        self.provider.shutdown()
+        if self._log_provider is not None:
+            self._log_provider.force_flush(millis)
+            self._log_provider.shutdown()

@@ -1,0 +1,200 @@
+"""OpenTelemetry traces: ONE middleware for every transport, and the W3C trace carrier.
+
+The transports decide nothing about tracing. The :class:`TraceCarrier` (registered by the tracing plugin)
+copies ``traceparent``/``tracestate``/``baggage`` from each incoming message into ``Context.trace`` and
+writes the current span's into outgoing ones (outbound HTTP, the job row, the Plugboard request). The
+:class:`TracingMiddleware` turns each invocation into one span whose kind and name follow the semantic
+conventions for the transport that carried it::
+
+    http       SERVER    "POST /actions/<action>"   http.request.method, http.route, http.response.status_code
+    queue      CONSUMER  "process <queue>"          messaging.system/destination.name/message.id, attempt
+    plugboard  SERVER    "<service>/<action>"       rpc.system=plugboard, rpc.service, rpc.method
+    call       INTERNAL  "<action>"
+
+An error outcome sets the span's status to ERROR with the outcome's code (``error.type``). A job's span is
+the child of its enqueuer's span by default, or starts its own trace with a link to it (per queue:
+``queue_propagation``). Everything here runs only when tracing is on: off, neither the middleware nor the
+carrier is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+from ..context import Context
+from ..dispatch import CallNext, Invocation, Outcome
+from ..extras import require
+from .tracing_settings import TracingSettings
+
+TRACE_KEYS = ("traceparent", "tracestate", "baggage")
+# W3C limits: a traceparent is 55 characters, tracestate at most 512, baggage at most 8192 bytes.
+_MAX_LENGTH = {"traceparent": 128, "tracestate": 512, "baggage": 8192}
+ACTION_ROUTE = "/actions/"
+MESSAGING_SYSTEM = "plugwork"
+
+
+class TraceCarrier:
+    """W3C Trace Context and Baggage across every transport (a :class:`plugwork.carriers.Carrier`)."""
+
+    keys = TRACE_KEYS
+
+    def __init__(self) -> None:
+        self._otel = require("opentelemetry.propagate", extra="otel")
+        self._propagator = _propagator()
+
+    def extract(self, headers: Mapping[str, str], ctx: Context) -> None:
+        """Keep the incoming trace headers in ``ctx.trace`` (parsed by the middleware, once)."""
+        found = None
+        for key in TRACE_KEYS:
+            value = headers.get(key)
+            if value and len(value) <= _MAX_LENGTH[key]:  # an oversized header is dropped, never cut
+                if found is None:
+                    found = {}
+                found[key] = value
+        if found is not None:
+            ctx.trace = found
+
+    def inject(self, ctx: Context, headers: MutableMapping[str, str]) -> None:
+        """Write the current span's context; outside a span, pass the incoming headers on unchanged."""
+        before = len(headers)
+        self._propagator.inject(headers)
+        if len(headers) == before and ctx.trace:
+            headers.update(ctx.trace)
+
+
+def _propagator() -> Any:
+    composite = require("opentelemetry.propagators.composite", extra="otel")
+    tracecontext = require("opentelemetry.trace.propagation.tracecontext", extra="otel")
+    baggage = require("opentelemetry.baggage.propagation", extra="otel")
+    return composite.CompositePropagator(
+        [tracecontext.TraceContextTextMapPropagator(), baggage.W3CBaggagePropagator()]
+    )
+
+
+Describe = Callable[[Invocation], "tuple[str, Any, dict[str, Any]]"]
+
+
+class TracingMiddleware:
+    """One span per invocation, made current while the rest of the chain runs (see the module docstring)."""
+
+    def __init__(self, tracer: Any, settings: TracingSettings, service: str) -> None:
+        trace = require("opentelemetry.trace", extra="otel")
+        self._context = require("opentelemetry.context", extra="otel")
+        self._trace = trace
+        self._tracer = tracer
+        self._settings = settings
+        self._service = service
+        self._propagator = _propagator()
+        self._kinds = trace.SpanKind
+        self._error = trace.Status(trace.StatusCode.ERROR)
+        self._describe: dict[str, Describe] = {
+            "http": self._http,
+            "queue": self._queue,
+            "plugboard": self._plugboard,
+        }
+
+    async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
+        ctx = invocation.context
+        parent = self._propagator.extract(ctx.trace) if ctx.trace else None
+        name, kind, attributes = self._describe.get(ctx.transport, self._internal)(invocation)
+        links = None
+        if parent is not None and kind is self._kinds.CONSUMER and self._links(invocation):
+            remote = self._trace.get_current_span(parent).get_span_context()
+            if remote.is_valid:
+                links = [self._trace.Link(remote)]
+            parent = self._context.Context()  # its own trace, linked to the enqueuer's
+        span = self._tracer.start_span(name, context=parent, kind=kind, attributes=attributes, links=links)
+        token = self._context.attach(self._trace.set_span_in_context(span, parent))
+        try:
+            outcome = await call_next(invocation)
+        except BaseException as exc:  # cancellation: the span still ends, with the reason
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, type(exc).__name__))
+            span.end()
+            raise
+        finally:
+            self._context.detach(token)
+        if span.is_recording():
+            if outcome.error is not None:
+                code = outcome.error.code.value
+                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, code))
+                span.set_attribute("error.type", code)
+            if kind is self._kinds.SERVER and ctx.transport == "http":
+                span.set_attribute("http.response.status_code", outcome.status)
+        span.end()
+        return outcome
+
+    def _links(self, invocation: Invocation) -> bool:
+        ctx = invocation.context
+        if ctx.extras.get("trace_link"):  # the enqueuer asked for a link (bulk enqueue, cron)
+            return True
+        return self._settings.propagation(_queue_of(invocation)) == "link"
+
+    def _http(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
+        ctx = invocation.context
+        known = invocation.spec is not None
+        route = f"{ACTION_ROUTE}{invocation.action}" if known else None
+        attributes: dict[str, Any] = {
+            "http.request.method": "POST",
+            "url.path": f"{ACTION_ROUTE}{invocation.action}",
+            "plugwork.action": invocation.action,
+            "plugwork.correlation_id": ctx.correlation_id,
+        }
+        if route is not None:
+            attributes["http.route"] = route
+        # An unknown action's path is not a route: the span name must stay low-cardinality.
+        return (f"POST {route}" if route else "POST"), self._kinds.SERVER, attributes
+
+    def _queue(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
+        ctx = invocation.context
+        queue = _queue_of(invocation)
+        attributes: dict[str, Any] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": queue,
+            "messaging.message.id": ctx.job_id or "",
+            "messaging.plugwork.attempt": ctx.attempt,
+            "token": ctx.job_id or "",  # usvc-lib's name for the job id
+            "plugwork.action": invocation.action,
+            "plugwork.correlation_id": ctx.correlation_id,
+        }
+        return f"process {queue}", self._kinds.CONSUMER, attributes
+
+    def _plugboard(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
+        ctx = invocation.context
+        attributes: dict[str, Any] = {
+            "rpc.system": "plugboard",
+            "rpc.service": self._service,
+            "rpc.method": invocation.action,
+            "plugwork.request_id": ctx.request_id or "",
+            "plugwork.correlation_id": ctx.correlation_id,
+        }
+        return f"{self._service}/{invocation.action}", self._kinds.SERVER, attributes
+
+    def _internal(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
+        attributes = {
+            "plugwork.action": invocation.action,
+            "plugwork.transport": invocation.context.transport,
+        }
+        return invocation.action, self._kinds.INTERNAL, attributes
+
+
+def _queue_of(invocation: Invocation) -> str:
+    queue = invocation.context.extras.get("queue")
+    if isinstance(queue, str):
+        return queue
+    return invocation.spec.queue if invocation.spec is not None else "default"
+
+
+def trace_ids_source() -> Callable[[], tuple[str, str] | None]:
+    """A function giving the current span's trace and span ids as hex (None outside a span): for logs."""
+    get_current_span = require("opentelemetry.trace", extra="otel").get_current_span
+
+    def current() -> tuple[str, str] | None:
+        span_context = get_current_span().get_span_context()
+        if not span_context.is_valid:
+            return None
+        return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+
+    return current

@@ -1,0 +1,62 @@
+""":class:`TracingPlugin`: OpenTelemetry for an app — the SDK, the tracing middleware, the trace carrier.
+
+Enabled when a traces or logs endpoint is set (see :class:`TracingSettings`). At each app start, in the
+process that serves (so after any fork), it builds this process's :class:`OtelRuntime`, adds the one
+:class:`TracingMiddleware` and the :class:`TraceCarrier`, puts ``trace_id``/``span_id`` on every log line
+written inside a span, and forwards log events to OTLP when a logs endpoint is set. At stop it flushes
+what is buffered, within ``shutdown_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ..plugins import AppInit, Background, Component, Plugin
+from . import logging as pw_logging
+from .otel import OtelRuntime
+from .otel_logs import StructlogExporter
+from .tracing import TraceCarrier, TracingMiddleware, trace_ids_source
+from .tracing_settings import TracingSettings
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+class TracingPlugin(Plugin):
+    """OpenTelemetry traces and OTLP log export (``plugins.tracing:``; ``OTEL_*`` variables)."""
+
+    name = "tracing"
+    settings_model = TracingSettings
+
+    def __init__(self, *, span_exporter: Any = None, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        # An SDK SpanExporter to use instead of OTLP (tests, benchmarks, an in-process collector).
+        self._span_exporter = span_exporter
+        self.runtime: OtelRuntime | None = None
+
+    def enabled(self, app: App) -> bool:
+        config: TracingSettings = self.config
+        return config.tracing_on or config.logs_on
+
+    def on_app_init(self, init: AppInit) -> None:
+        config: TracingSettings = self.config
+        app = init.app
+        runtime = self.runtime = OtelRuntime(
+            config, app.name, app.settings.version, span_exporter=self._span_exporter
+        )
+        if config.tracing_on:
+            init.add_middleware(TracingMiddleware(runtime.tracer, config, app.name))
+            init.add_carrier(TraceCarrier())
+        sink = StructlogExporter(runtime.logger) if runtime.logger is not None else None
+        pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
+
+    async def start(self, app: App) -> Component | None:
+        return Background("tracing", None, stop=self._stop)
+
+    async def _stop(self) -> None:
+        runtime, self.runtime = self.runtime, None
+        pw_logging.set_trace_hooks(None)
+        if runtime is not None:
+            # The flush is blocking network I/O, bounded by shutdown_timeout_seconds: off the event loop.
+            await asyncio.to_thread(runtime.shutdown)
