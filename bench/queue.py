@@ -92,7 +92,7 @@ def plugwork_dispatcher(actions: dict[str, Any], on_start: Any) -> Any:
 
 async def plugwork_worker(url: str, count: int, mode: str, profile: bool) -> dict[str, Any]:
     from plugwork.queue.jobs import JobStatus
-    from plugwork.queue.store import store_from_url
+    from plugwork.queue import store_from_url
     from plugwork.queue.worker import Worker
 
     store = store_from_url(url)
@@ -155,7 +155,7 @@ async def plugwork_worker(url: str, count: int, mode: str, profile: bool) -> dic
 
 async def plugwork_setup(url: str) -> Any:
     from plugwork.queue.client import JobQueue
-    from plugwork.queue.store import store_from_url
+    from plugwork.queue import store_from_url
 
     store = store_from_url(url)
     await store.open()
@@ -334,7 +334,7 @@ def latency(system: str, url: str, schema: str, count: int, rate: float) -> dict
 
 
 async def migrate(url: str) -> None:
-    from plugwork.queue.store import migrate as migrate_store
+    from plugwork.queue import migrate as migrate_store
 
     await migrate_store(url)
 

@@ -218,12 +218,13 @@ def test_load_settings_is_public() -> None:
 
 
 async def test_test_client_defaults_to_an_in_memory_queue_and_no_plugboard() -> None:
-    pytest.importorskip("plugwork.queue.client", reason="the job queue is not importable yet")
+    from plugwork.queue import JobQueue
+
     app = App("t", actions=[greet])
     async with TestClient(app) as client:
         assert app.settings.queue_url == "memory://" and not app.settings.plugboard_url
-        assert app.queue is not None
+        queue = app.get(JobQueue)
         assert await client.call("greet", name="Ada") == {"message": "Hello, Ada!"}
         job_id = await app.enqueue("greet", {"name": "Queued"})
-        job = await app.queue.wait(job_id, timeout=10)
+        job = await queue.wait(job_id, timeout=10)
         assert job.status == "completed" and job.result == {"message": "Hello, Queued!"}

@@ -4,7 +4,8 @@ queue and WebSocket RPC through a Plugboard hub, with services, DI, health, metr
 
 from .actions import Action, ActionResponse, ActionRunner, action
 from .app import App, AppState
-from .config import Settings, load_settings
+from .carriers import Carrier
+from .config import PluginSettings, Settings, load_settings
 from .context import Context, get_context
 from .dispatch import Dispatcher, ErrorInfo, Invocation, Middleware, Outcome
 from .errors import (
@@ -18,6 +19,7 @@ from .errors import (
     InvalidInput,
     InvocationCancelled,
     InvocationTimeout,
+    MissingDependency,
     NotFound,
     PlugworkError,
     ProtocolError,
@@ -30,6 +32,7 @@ from .errors import (
 )
 from .observability.health import HealthRegistry, HealthStatus
 from .observability.logging import get_logger
+from .plugins import AppInit, Plugin
 from .services import Service, ServiceState
 
 __all__ = [
@@ -38,7 +41,9 @@ __all__ = [
     "ActionResponse",
     "ActionRunner",
     "App",
+    "AppInit",
     "AppState",
+    "Carrier",
     "CircuitOpen",
     "ConfigError",
     "Context",
@@ -55,8 +60,11 @@ __all__ = [
     "InvocationCancelled",
     "InvocationTimeout",
     "Middleware",
+    "MissingDependency",
     "NotFound",
     "Outcome",
+    "Plugin",
+    "PluginSettings",
     "PlugworkError",
     "ProtocolError",
     "RateLimited",

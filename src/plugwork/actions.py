@@ -19,7 +19,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -34,6 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ACTION_ATTR = "__plugwork_action__"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+TRANSPORTS = frozenset({"http", "queue", "plugboard", "call"})
+"""The transports an action may be limited to (``@action(transports=...)``)."""
 _log = get_logger("plugwork.action")
 
 
@@ -70,6 +72,14 @@ class Action:
     """Injected parameters: name -> the type to inject."""
     is_async: bool = True
     runner_class: type[ActionRunner] | None = None
+    permissions: tuple[str, ...] = ()
+    """Permissions a caller needs (enforced by an auth plugin's middleware, not by the core)."""
+    public: bool = False
+    """Open to anonymous callers even when the app requires authentication by default."""
+    transports: frozenset[str] | None = None
+    """The transports that may invoke it (``http``, ``queue``, ``plugboard``, ``call``); None: all."""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form options that plugins read, by plugin name (``{"soajs": {...}, "http": {...}}``)."""
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the input."""
@@ -99,9 +109,16 @@ class Action:
 
 def _spec_options(**options: Any) -> dict[str, Any]:
     opts = {k: v for k, v in options.items() if v is not None}
-    for key in ("tags", "middleware"):
+    for key in ("tags", "middleware", "permissions"):
         if key in opts:
             opts[key] = tuple(opts[key])
+    if "transports" in opts:
+        opts["transports"] = frozenset(opts["transports"])
+        unknown = opts["transports"] - TRANSPORTS
+        if unknown:
+            raise DefinitionError(f"unknown transport(s) {sorted(unknown)}: use {sorted(TRANSPORTS)}")
+    if "meta" in opts:
+        opts["meta"] = dict(opts["meta"])
     return opts
 
 
@@ -121,13 +138,19 @@ def action(
     rate_limit: float | None = None,
     tags: Sequence[str] | None = None,
     middleware: Sequence[Middleware] | None = None,
+    permissions: Sequence[str] | None = None,
+    public: bool | None = None,
+    transports: Iterable[str] | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
 def action(name: Any = None, /, **options: Any) -> Any:
     """Mark a function (sync or async) as an action. ``@action``, ``@action()`` and ``@action("name")``.
 
     Options: ``description`` (default: the docstring), ``version``, ``timeout`` (seconds), ``max_attempts``
     (queue deliveries), ``queue``, ``cron`` (a periodic schedule), ``rate_limit`` (invocations per second,
-    a token bucket), ``tags`` (OpenAPI grouping) and ``middleware`` (this action only).
+    a token bucket), ``tags`` (OpenAPI grouping), ``middleware`` (this action only), ``permissions`` and
+    ``public`` (read by an auth plugin), ``transports`` (which transports may invoke it: ``http``,
+    ``queue``, ``plugboard``, ``call``; default all) and ``meta`` (options for plugins, by plugin name).
     """
     if callable(name):
         return action()(name)

@@ -7,26 +7,36 @@ import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 
 from .actions import Action, bind
-from .config import Settings, load_settings
+from .carriers import Carriers
+from .config import Settings, load_plugin_settings, load_settings
 from .context import Context
 from .discovery import Source, discover
 from .dispatch import Dispatcher, Invocation, Middleware, Outcome
-from .errors import ActionError, DefinitionError
+from .errors import ActionError, ConfigError, DefinitionError, DependencyError
 from .middleware import RateLimit
 from .observability.health import HealthRegistry, HealthStatus
 from .observability.logging import get_logger
 from .observability.metrics import InvocationMetrics
+from .plugins import AppInit
 from .services import Container, Service
 
+
+class Enqueuer(Protocol):
+    """What :meth:`App.enqueue` delegates to; a plugin provides it (the job queue, by default)."""
+
+    async def enqueue(self, action: str, payload: Any = None, **options: Any) -> str: ...
+
+
 if TYPE_CHECKING:
-    from .queue.client import JobQueue
+    from .plugins import Component, Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 log = get_logger("plugwork.app")
 
 
@@ -49,7 +59,11 @@ class App:
     that actions or other services ask for by type are registered automatically. Settings come from
     ``settings`` or are loaded (environment, ``.env``, YAML ``config_file``) when the app starts.
 
-    Use it as an async context manager, or serve it: ``app.run()`` / ``plugwork run module:app``.
+    ``plugins`` add features (see :mod:`plugwork.plugins`); the built-in ones (job queue, Plugboard consumer,
+    dev mode, management API) are always there and enable themselves from settings.
+
+    Use it as an async context manager, or serve it: ``app.run()`` / ``plugwork run module:app``. An app can
+    be started again after it stopped (tests, reloads).
     """
 
     def __init__(
@@ -61,6 +75,7 @@ class App:
         middleware: Sequence[Middleware] = (),
         settings: Settings | None = None,
         config_file: str | Path | None = None,
+        plugins: Iterable[Plugin] = (),
     ) -> None:
         self._name = name
         self._sources: list[Source] = list(actions)
@@ -79,8 +94,15 @@ class App:
         self.metrics = InvocationMetrics(self.metrics_registry)
         self.container: Container | None = None
         self._dispatcher: Dispatcher | None = None
-        self.queue: JobQueue | None = None
-        self._components: list[Any] = []  # running transports with async stop(): worker, consumer...
+        self._plugins: list[Plugin] = list(plugins)
+        self._builtins: list[Plugin] | None = None
+        self.active_plugins: list[Plugin] = []
+        """The plugins taking part in the current start, built-in ones first."""
+        self.carriers = Carriers()
+        """How context travels across transports (rebuilt at each start from the plugins' carriers)."""
+        self.generation = 0
+        """How many times the app has started (completely): transports rebuild what they cached before."""
+        self._components: list[Component] = []  # the plugins' running parts: worker, consumer...
         self._asgi: Any = None
 
     # ------------------------------------------------------------------------------------------ definition
@@ -103,9 +125,9 @@ class App:
         return self._settings
 
     def configure(self, config_file: str | Path | None = None, **overrides: Any) -> App:
-        """Set the config file and setting overrides (the CLI's options) before the app starts."""
-        if self.state is not AppState.CREATED:
-            raise DefinitionError("configure() must be called before the app starts")
+        """Set the config file and setting overrides (the CLI's options) while the app is not running."""
+        if self.state not in (AppState.CREATED, AppState.STOPPED, AppState.FAILED):
+            raise DefinitionError("configure() must be called while the app is not running")
         if config_file is not None:
             self._config_file = config_file
         self._overrides.update({k: v for k, v in overrides.items() if v is not None})
@@ -130,6 +152,28 @@ class App:
 
     def add_service(self, service: type[Service] | Service) -> None:
         self._services.append(service)
+
+    def add_plugin(self, plugin: Plugin) -> None:
+        """Add a plugin before the app starts (see :mod:`plugwork.plugins`)."""
+        if any(p.name and p.name == plugin.name for p in self.plugins):
+            raise DefinitionError(f"a plugin named {plugin.name!r} is already added")
+        self._plugins.append(plugin)
+
+    @property
+    def plugins(self) -> list[Plugin]:
+        """Every plugin of the app, built-in ones first, enabled or not."""
+        if self._builtins is None:
+            from .plugins import builtin_plugins
+
+            self._builtins = builtin_plugins()
+        return [*self._builtins, *self._plugins]
+
+    def plugin(self, kind: type[T]) -> T:
+        """The app's plugin of type ``kind``; raises ``LookupError`` when it has none."""
+        for candidate in self.plugins:
+            if isinstance(candidate, kind):
+                return candidate
+        raise LookupError(f"the app has no {kind.__name__}")
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Add app-wide middleware (outermost first). Takes effect at start."""
@@ -181,31 +225,77 @@ class App:
     async def _start(self) -> None:
         settings = self.settings
         actions = self.actions
+        active = self.active_plugins = self._enabled_plugins(settings)
+        inits = [AppInit(self, plugin) for plugin in active]
+        for init in inits:
+            init.plugin.on_app_init(init)
         container = self.container = Container(self.health, sections=dict(settings.services))
         container.provide(Settings, settings)
         container.provide(App, self)
-        for kind, value in self._provided.items():
+        for kind, value in {**self._plugin_provided(inits), **self._provided}.items():
             container.provide(kind, value)
-        for svc in self._services:
+        for svc in [*self._services, *(svc for init in inits for svc in init.services)]:
             container.register(svc)
         container.build_all()
+        self.carriers = Carriers(carrier for init in inits for carrier in init.carriers)
         terminals = {name: bind(spec, container.resolve) for name, spec in actions.items()}
         await container.configure_all()
         self.metrics.prepare(list(actions))
+        middleware = [
+            *(mw for init in inits for mw in init.outer_middleware),
+            self.metrics.middleware,
+            *(mw for init in inits for mw in init.middleware),
+            *self._middleware,
+        ]
         self._dispatcher = Dispatcher.build(
             {name: self._with_builtin_middleware(spec) for name, spec in actions.items()},
             terminals,
-            [self.metrics.middleware, *self._middleware],
+            middleware,
             timeouts={
                 name: spec.timeout or settings.action_timeout_seconds for name, spec in actions.items()
             },
         )
         self.health.register("app", self._app_health)
         await container.start_all()
-        for starter in self._transports():
-            component = await starter()
+        for plugin in active:
+            component = await plugin.start(self)
             if component is not None:
                 self._components.append(component)
+        self.generation += 1
+
+    def preflight(self) -> None:
+        """Load the settings and decide which plugins take part, raising what would stop the start.
+
+        The CLI calls it before serving, so that a bad setting or a missing extra is one clear line
+        (``MissingDependency: asyncpg is not installed: pip install 'plugwork[postgres]'``), not a traceback.
+        """
+        self._enabled_plugins(self.settings)
+
+    def _enabled_plugins(self, settings: Settings) -> list[Plugin]:
+        active = []
+        for plugin in self.plugins:
+            model = plugin.settings_model
+            plugin.config = None
+            if model is not None:
+                plugin.config = load_plugin_settings(model, plugin.name, settings, plugin.overrides)
+            if plugin.enabled(self):
+                active.append(plugin)
+        known = {plugin.name for plugin in self.plugins}
+        for name in settings.plugins:
+            if name not in known:
+                raise ConfigError("no such plugin in this app", key=f"plugins.{name}")
+        return active
+
+    @staticmethod
+    def _plugin_provided(inits: list[AppInit]) -> dict[type, Any]:
+        return {kind: value for init in inits for kind, value in init.provided.items()}
+
+    def get(self, kind: type[T]) -> T:
+        """The running app's instance of ``kind``: a service, or a value provided by the app or a plugin."""
+        if self.container is None:
+            raise RuntimeError("the app is not started: use `async with app:` or `await app.start()`")
+        value: T = self.container.resolve(kind)
+        return value
 
     def _with_builtin_middleware(self, spec: Action) -> Action:
         from dataclasses import replace
@@ -213,11 +303,6 @@ class App:
         if not spec.rate_limit:
             return spec
         return replace(spec, middleware=(RateLimit(spec.rate_limit), *spec.middleware))
-
-    def _transports(self) -> list[Callable[[], Any]]:
-        from .transports import plugboard_starter, queue_starter
-
-        return [queue_starter(self), plugboard_starter(self)]
 
     def _app_health(self) -> tuple[HealthStatus, dict[str, Any]]:
         if self.state is AppState.RUNNING:
@@ -270,10 +355,23 @@ class App:
         return outcome.output
 
     async def enqueue(self, action: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
-        """Enqueue ``action`` as a durable job and return its id (see :class:`plugwork.queue.JobQueue`)."""
-        if self.queue is None:
+        """Run ``action`` later as a durable job and return the job's id.
+
+        Delegates to the :class:`Enqueuer` a plugin provides (the job queue; see its ``enqueue`` options).
+        """
+        enqueuer = self._enqueuer()
+        if enqueuer is None:
             raise RuntimeError("no job queue: the app is not started, or its queue is disabled")
-        return await self.queue.enqueue(action, dict(payload or {}), **options)
+        return await enqueuer.enqueue(action, dict(payload or {}), **options)
+
+    def _enqueuer(self) -> Enqueuer | None:
+        if self.container is None or self.state is not AppState.RUNNING:
+            return None
+        try:
+            enqueuer: Enqueuer = self.container.resolve(Enqueuer)
+        except DependencyError:
+            return None
+        return enqueuer
 
     # ------------------------------------------------------------------------------------------- serving
     @property

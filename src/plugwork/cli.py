@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from .errors import PlugworkError
+from . import discovery
+from .errors import DefinitionError, PlugworkError
 
 if TYPE_CHECKING:
     from .app import App
@@ -20,28 +19,11 @@ APP_HELP = "The app to load, as MODULE:ATTRIBUTE (e.g. myservice.main:app); ATTR
 
 
 def load_app(spec: str) -> App:
-    """Import ``MODULE:ATTRIBUTE`` (the current directory is importable) and return the App it names."""
-    from .app import App
-
-    module_name, _, attr = spec.partition(":")
-    attr = attr or "app"
-    if not module_name:
-        raise click.BadParameter(f"{spec!r} is not MODULE:ATTRIBUTE", param_hint="APP")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    """Load ``MODULE:ATTRIBUTE`` (see :func:`plugwork.discovery.load_app`), as a CLI argument."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.BadParameter(f"cannot import module {module_name!r}: {exc}", param_hint="APP") from exc
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise click.BadParameter(
-            f"module {module_name!r} has no attribute {attr!r}", param_hint="APP"
-        ) from None
-    if not isinstance(obj, App):
-        raise click.BadParameter(f"{spec} is a {type(obj).__name__}, not a plugwork.App", param_hint="APP")
-    return obj
+        return discovery.load_app(spec)
+    except DefinitionError as exc:
+        raise click.BadParameter(str(exc), param_hint="APP") from None
 
 
 def _json(value: Any) -> str:
@@ -95,6 +77,7 @@ def run(
     """
     app = load_app(app_spec)
     app.configure(config_file, log_json=log_json, log_level=log_level, dev_mode=dev)
+    app.preflight()
     app.run(host=host, port=port)
 
 
@@ -123,6 +106,7 @@ def worker(
         worker=True,
     )
     configure_logging(json=app.settings.log_json, level=app.settings.log_level)
+    app.preflight()
     asyncio.run(app.run_until_stopped())
 
 
@@ -186,13 +170,14 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
     sys.exit(1)
 
 
-def _mount_groups() -> None:
-    # The queue's and the hub's commands live beside their code; the CLI only mounts them.
-    from .plugboard.hub.cli import hub
-    from .queue.cli import db, jobs
+def _mount_plugin_commands() -> None:
+    # Each feature's commands live beside its code; the CLI mounts what the plugins contribute.
+    from .plugins import cli_plugins
 
-    for group in (jobs, db, hub):
-        main.add_command(group)
+    for plugin in cli_plugins():
+        for command in plugin.cli():
+            if command.name not in main.commands:
+                main.add_command(command)
 
 
-_mount_groups()
+_mount_plugin_commands()

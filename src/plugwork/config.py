@@ -41,7 +41,17 @@ from pydantic_settings import (
 
 from plugwork.errors import ConfigError
 
-__all__ = ["ServiceSection", "Settings", "interpolate", "load_settings", "read_config_file", "service_config"]
+__all__ = [
+    "PluginSettings",
+    "ServiceSection",
+    "Settings",
+    "env_names",
+    "interpolate",
+    "load_plugin_settings",
+    "load_settings",
+    "read_config_file",
+    "service_config",
+]
 
 ENV_PREFIX = "PLUGWORK_"
 CONFIG_FILE_ENV = "PLUGWORK_CONFIG"
@@ -49,9 +59,15 @@ MAX_CONFIG_FILE_BYTES = 1024 * 1024
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
-def _names(field: str, *seed_names: str) -> AliasChoices:
-    """Env names for a field: ``PLUGWORK_<FIELD>`` first, so it wins over the seed projects' names."""
+def env_names(field: str, *seed_names: str) -> AliasChoices:
+    """Env names for a field: ``PLUGWORK_<FIELD>`` first, so it wins over the seed projects' names.
+
+    Use it as ``Field(..., validation_alias=env_names("database_url", "PYMODULES_DB_URL"))``.
+    """
     return AliasChoices(f"{ENV_PREFIX}{field.upper()}", *seed_names)
+
+
+_names = env_names
 
 
 class ServiceSection(BaseModel):
@@ -137,6 +153,8 @@ class Settings(BaseSettings):
     action_timeout_seconds: float | None = Field(None, gt=0)
 
     services: dict[str, ServiceSection] = Field(default_factory=dict)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Each plugin's own section, validated by the plugin's settings model (``plugins.<name>:``)."""
 
     @field_validator(
         "plugboard_url", "plugboard_token", "management_token", "action_timeout_seconds", mode="before"
@@ -146,7 +164,7 @@ class Settings(BaseSettings):
         # "${TOKEN:-}" in YAML or an empty .env entry means "not set", not "the empty string".
         return None if value == "" else value
 
-    @field_validator("services", mode="before")
+    @field_validator("services", "plugins", mode="before")
     @classmethod
     def _empty_sections(cls, value: Any) -> Any:
         # "services:" or "db:" with nothing under it in YAML means "all defaults".
@@ -515,3 +533,92 @@ def service_config(
         return section, model.model_validate(extra)
     except ValidationError as exc:
         raise config_error(exc, prefix=f"services.{name}.") from None
+
+
+# --- plugin settings ----------------------------------------------------------------------------------------
+
+
+class PluginSettings(BaseSettings):
+    """Base of a plugin's own settings model (see :class:`plugwork.plugins.Plugin`).
+
+    Fields are read from ``PLUGWORK_<FIELD>`` (and any ``validation_alias`` names, for the seed projects'
+    variables), the ``.env`` file and the plugin's ``plugins.<name>:`` YAML section. Precedence, highest
+    first: the plugin's constructor keywords, the environment, ``.env``, the YAML section, the defaults.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",  # .env holds other models' variables too; YAML keys are checked by the loader
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides, environment, ``.env``, then the YAML section (passed in by the loader)."""
+        return (
+            _PluginLayer(settings_cls, _plugin_overrides),
+            env_settings,
+            dotenv_settings,
+            _PluginLayer(settings_cls, _plugin_section),
+        )
+
+
+_plugin_overrides: ContextVar[dict[str, Any] | None] = ContextVar("plugwork_plugin_overrides", default=None)
+_plugin_section: ContextVar[dict[str, Any] | None] = ContextVar("plugwork_plugin_section", default=None)
+
+
+class _PluginLayer(PydanticBaseSettingsSource):
+    """One layer of a :func:`load_plugin_settings` call, keyed by field name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layer: ContextVar[dict[str, Any] | None]) -> None:
+        super().__init__(settings_cls)
+        self._layer = layer
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (self._layer.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._layer.get() or {})
+
+
+def load_plugin_settings(
+    model: type[BaseModel], name: str, settings: Settings, overrides: Mapping[str, Any] | None = None
+) -> BaseModel:
+    """Validate plugin ``name``'s settings with ``model``; errors name ``plugins.<name>.<key>``.
+
+    A plain :class:`~pydantic.BaseModel` reads only the YAML section and the overrides; a
+    :class:`PluginSettings` reads the environment and ``.env`` too.
+    """
+    section = dict(settings.plugins.get(name) or {})
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    known = _field_keys(model)
+    for where, values in (("plugins", section), ("override", given)):
+        for key in values:
+            if str(key).lower() not in known:
+                raise ConfigError(f"unknown setting ({where})", key=f"plugins.{name}.{key}")
+    section = {known[str(k).lower()]: v for k, v in section.items()}
+    given = {known[str(k).lower()]: v for k, v in given.items()}
+    try:
+        if issubclass(model, PluginSettings):
+            token_o, token_s = _plugin_overrides.set(given), _plugin_section.set(section)
+            try:
+                return model()
+            finally:
+                _plugin_overrides.reset(token_o)
+                _plugin_section.reset(token_s)
+        return model.model_validate({**section, **given})
+    except ValidationError as exc:
+        raise config_error(exc, prefix=f"plugins.{name}.") from None
+    except SettingsError as exc:
+        raise ConfigError(str(exc), key=f"plugins.{name}") from None

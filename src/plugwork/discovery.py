@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import Action, as_action
 from .errors import DefinitionError
+
+if TYPE_CHECKING:
+    from .app import App
 
 Source = str | Path | ModuleType | Action | Any
 
@@ -113,3 +117,29 @@ def _import_file(file: Path) -> ModuleType:
         del sys.modules[name]
         raise DefinitionError(f"error importing action file {file}: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+def load_app(spec: str) -> App:
+    """Import ``MODULE:ATTRIBUTE`` (the current directory is importable) and return the App it names.
+
+    ``ATTRIBUTE`` defaults to ``app``. Raises :class:`~plugwork.errors.DefinitionError` saying what is wrong.
+    """
+    from .app import App
+
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "app"
+    if not module_name:
+        raise DefinitionError(f"{spec!r} is not MODULE:ATTRIBUTE")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DefinitionError(f"cannot import module {module_name!r}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise DefinitionError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not isinstance(obj, App):
+        raise DefinitionError(f"{spec} is a {type(obj).__name__}, not a plugwork.App")
+    return obj

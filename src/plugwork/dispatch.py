@@ -137,6 +137,23 @@ def _bounded(terminal: CallNext) -> CallNext:
     return run
 
 
+def _transport_guard(spec: Action) -> list[Middleware]:
+    """Refuse an action on a transport it is not offered on (``@action(transports=...)``)."""
+    allowed = spec.transports
+    if allowed is None:
+        return []
+
+    async def guard(invocation: Invocation, call_next: CallNext) -> Outcome:
+        transport = invocation.context.transport
+        if transport not in allowed:
+            return Outcome.failure(
+                ErrorCode.FORBIDDEN, f"Action {invocation.action} is not available over {transport}"
+            )
+        return await call_next(invocation)
+
+    return [guard]
+
+
 async def _unknown(invocation: Invocation) -> Outcome:
     return Outcome.failure(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {invocation.action}")
 
@@ -169,7 +186,9 @@ class Dispatcher:
         ``timeouts`` (seconds, by action; default each action's own ``timeout``) bound every invocation.
         """
         pipelines = {
-            name: compose([*app_middleware, *spec.middleware], _bounded(terminals[name]))
+            name: compose(
+                [*_transport_guard(spec), *app_middleware, *spec.middleware], _bounded(terminals[name])
+            )
             for name, spec in actions.items()
         }
         if timeouts is None:

@@ -4,6 +4,7 @@
 
     PlugworkError                      root of everything below
     ├── ConfigError                    bad settings; names the offending key
+    ├── MissingDependency              an optional package is not installed; names the extra
     ├── DefinitionError                a bad app at start-up (duplicate action, no input model, ...)
     │   └── DependencyError            an unresolvable or cyclic dependency
     ├── ServiceError                   a service failed a lifecycle step; keeps the service name
@@ -106,6 +107,15 @@ class ConfigError(PlugworkError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+
+
+class MissingDependency(PlugworkError, ImportError):
+    """An optional package is missing; the message names the extra that installs it."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"{package} is not installed: pip install 'plugwork[{extra}]'")
 
 
 class DefinitionError(PlugworkError):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 
 import pytest
 from http_app import make_app
 
+from plugwork.queue import JobQueue
 from plugwork.testing import TestClient
-
-try:
-    HAS_QUEUE = importlib.util.find_spec("plugwork.queue.client") is not None
-except ImportError:
-    HAS_QUEUE = False
-
-needs_queue = pytest.mark.skipif(not HAS_QUEUE, reason="plugwork.queue.client is not importable yet")
 
 
 @pytest.fixture
@@ -25,13 +18,11 @@ async def dev() -> AsyncIterator[TestClient]:
         yield client
 
 
-@needs_queue
 async def test_dev_mode_uses_the_in_memory_queue(dev: TestClient) -> None:
     assert dev.app.settings.queue_url == "memory://"
-    assert dev.app.queue is not None
+    assert dev.app.get(JobQueue) is not None
 
 
-@needs_queue
 async def test_dev_job_completed(dev: TestClient) -> None:
     response = await dev.http.post("/dev/job", json={"action": "greet", "name": "World"})
     assert response.status_code == 200
@@ -44,7 +35,6 @@ async def test_dev_job_completed(dev: TestClient) -> None:
     assert isinstance(body["runtime_ms"], int | float) and body["runtime_ms"] >= 0
 
 
-@needs_queue
 async def test_dev_job_unknown_action(dev: TestClient) -> None:
     response = await dev.http.post("/dev/job", json={"action": "nope", "name": "World"})
     assert response.status_code == 422
@@ -54,7 +44,6 @@ async def test_dev_job_unknown_action(dev: TestClient) -> None:
     assert "nope" in body["error"]["error_message"]
 
 
-@needs_queue
 async def test_dev_job_invalid_input(dev: TestClient) -> None:
     response = await dev.http.post("/dev/job", json={"action": "greet", "name": ""})
     assert response.status_code == 422
@@ -64,7 +53,6 @@ async def test_dev_job_invalid_input(dev: TestClient) -> None:
     assert body["error"]["error_message"]
 
 
-@needs_queue
 async def test_dev_job_handler_failure(dev: TestClient) -> None:
     response = await dev.http.post("/dev/job", json={"action": "crash"})
     assert response.status_code == 422
@@ -73,7 +61,6 @@ async def test_dev_job_handler_failure(dev: TestClient) -> None:
     assert "hunter2" not in response.text
 
 
-@needs_queue
 async def test_dev_job_without_action_is_400(dev: TestClient) -> None:
     for content in (b'{"name": "World"}', b"not json", b"[1]"):
         response = await dev.http.post("/dev/job", content=content)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plugwork.queue.store import JobStore, store_from_url
+from plugwork.queue import JobStore, store_from_url
 
 STORES = ["memory", "sqlite", "postgres"]
 

@@ -8,7 +8,7 @@ import sys
 from pydantic import BaseModel
 from queue_helpers import make_action, make_dispatcher
 
-from plugwork.queue.store import store_from_url
+from plugwork.queue import store_from_url
 from plugwork.queue.worker import Worker
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from plugwork import App, action
+from plugwork.queue import JobQueue
 from plugwork.testing import TestClient
 
 
@@ -19,18 +20,18 @@ async def send_mail(input: MailIn) -> dict[str, str]:
 
 async def test_worker_serves_every_queue_the_actions_declare_by_default() -> None:
     async with TestClient(App("mailer", actions=[send_mail])) as client:
-        assert client.app.queue is not None
+        queue = client.app.get(JobQueue)
         job_id = await client.app.enqueue("send_mail", {"to": "ada@example.org"})
-        job = await client.app.queue.wait(job_id, timeout=10)
+        job = await queue.wait(job_id, timeout=10)
         assert job.status == "completed" and job.queue == "mail"
         assert job.result == {"sent": "ada@example.org"}
 
 
 async def test_explicit_queues_limit_what_the_worker_serves() -> None:
     async with TestClient(App("mailer", actions=[send_mail]), queues=["default"]) as client:
-        assert client.app.queue is not None
+        queue = client.app.get(JobQueue)
         job_id = await client.app.enqueue("send_mail", {"to": "ada@example.org"})
-        job = await client.app.queue.wait(job_id, timeout=0.3)
+        job = await queue.wait(job_id, timeout=0.3)
         assert job.status == "ready"  # nobody serves "mail"
 
 

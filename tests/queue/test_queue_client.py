@@ -19,7 +19,7 @@ from plugwork.queue.jobs import JobStatus
 from plugwork.queue.memory import MemoryJobStore
 from plugwork.queue.metrics import QueueMetrics, queue_health
 from plugwork.queue.retry import RetryPolicy
-from plugwork.queue.store import JobStore, store_from_url
+from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.worker import Worker
 
 
@@ -176,7 +176,7 @@ async def test_health_check(tmp_path: Any) -> None:
 async def test_max_attempts_zero_is_refused_not_defaulted() -> None:
     from plugwork.errors import InvalidInput
     from plugwork.queue.client import JobQueue
-    from plugwork.queue.store import store_from_url
+    from plugwork.queue import store_from_url
 
     store = store_from_url("memory://")
     await store.open()

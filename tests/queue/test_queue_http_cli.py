@@ -20,7 +20,7 @@ from plugwork.queue.cli import db, jobs, parse_duration
 from plugwork.queue.client import JobQueue
 from plugwork.queue.jobs import JobStatus
 from plugwork.queue.memory import MemoryJobStore
-from plugwork.queue.store import store_from_url
+from plugwork.queue import store_from_url
 
 
 class Name(BaseModel):

@@ -16,7 +16,10 @@ from plugwork.queue.sqlite import SQLiteJobStore
 
 
 def _norm(sql: str | None) -> str:
-    return re.sub(r"\s+", " ", sql or "").strip()
+    # SQLite keeps a table's CREATE text as written and appends "ALTER TABLE ... ADD COLUMN" columns to
+    # it, so spacing around commas and parentheses is all that may differ.
+    text = re.sub(r"\s+", " ", sql or "").strip()
+    return re.sub(r"\s*([(),])\s*", r"\1", text)
 
 
 def _sqlite_objects(path: Path) -> set[tuple[str, str, str]]:
@@ -108,7 +111,7 @@ def test_store_from_url_picks_the_store() -> None:
     from plugwork.errors import ConfigError
     from plugwork.queue.memory import MemoryJobStore
     from plugwork.queue.sqlite import sqlite_path
-    from plugwork.queue.store import store_from_url
+    from plugwork.queue import store_from_url
 
     assert isinstance(store_from_url("memory://"), MemoryJobStore)
     assert isinstance(store_from_url("sqlite:///.plugwork/jobs.db"), SQLiteJobStore)

@@ -14,7 +14,7 @@ from plugwork.errors import InvalidInput, Unavailable
 from plugwork.queue.cron import CronScheduler
 from plugwork.queue.jobs import JobStatus, NewJob, encode_json
 from plugwork.queue.retry import RetryPolicy
-from plugwork.queue.store import JobStore, store_from_url
+from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.worker import Worker
 
 FAST = {

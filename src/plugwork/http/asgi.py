@@ -2,8 +2,9 @@
 
 ``POST /actions/{name}`` is served by a hand-written ASGI path, because it is the hot path and a router,
 request object and response object per call cost more than the whole pipeline (measured: a Starlette route
-adds ~10 µs per request). Everything else — catalog, docs, health, metrics, jobs, dev, management — goes to
-a Starlette app, and lifespan events start and stop the Plugwork App.
+adds ~10 µs per request). Everything else — catalog, docs, health, metrics and the plugins' routes — goes
+to a Starlette app, and lifespan events start and stop the Plugwork App. The plugins' ASGI middleware wraps
+both. What depends on a start (routes, carriers, middleware) is rebuilt when the app starts again.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
 from ..context import Context, new_correlation_id
-from ..dispatch import Invocation
-from ..errors import ErrorCode
+from ..dispatch import Dispatcher, Invocation
+from ..errors import ActionError, ErrorCode
 from .responses import error_body
 
 if TYPE_CHECKING:
@@ -34,12 +36,32 @@ class HttpTransport:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self._generation = -1  # the app start that what follows was built for
         self._routes: Any = None
-        self._max_body: int | None = None
+        self._entry: Any = self._serve
+        self._dispatcher: Dispatcher | None = None
+        self._max_body = 0
+        self._carried: frozenset[bytes] = frozenset()  # carried header names beyond the correlation id
+
+    def _refresh(self) -> None:
+        """Rebuild what depends on the app's current start."""
+        app = self.app
+        self._generation = app.generation
+        self._routes = None
+        self._dispatcher = app.dispatcher if app.generation else None
+        self._max_body = app.settings.max_body_bytes
+        self._carried = frozenset(k.encode("latin-1") for k in app.carriers.keys - {CORRELATION_HEADER})
+        entry: Any = self._serve
+        for plugin in reversed(app.active_plugins):
+            for wrap in reversed(plugin.asgi_middleware(app)):
+                entry = wrap(entry)
+        self._entry = entry
 
     @property
     def routes(self) -> Any:
-        """The Starlette app for every other route, built on first use (after the app has started)."""
+        """The Starlette app for every other route, built on first use after each start."""
+        if self._generation != self.app.generation:
+            self._refresh()
         if self._routes is None:
             from .routes import build_routes
 
@@ -47,33 +69,40 @@ class HttpTransport:
         return self._routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._generation != self.app.generation:
+            self._refresh()
+        await self._entry(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(_PREFIX):
             name = scope["path"][_PREFIX_LEN:]
             if name and "/" not in name:
                 await self._invoke(name, scope, receive, send)
                 return
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         await self.routes(scope, receive, send)
 
     async def _invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self._max_body
-        if limit is None:
-            limit = self._max_body = self.app.settings.max_body_bytes
+        carried_keys = self._carried
+        carried: dict[str, str] | None = {} if carried_keys else None
         correlation_id = None
         too_large = False  # answered after the loop, so that a later X-Correlation-ID is still echoed
         for key, value in scope["headers"]:
             if key == b"x-correlation-id":
-                correlation_id = value.decode("latin-1")[:128]
+                correlation_id = value.decode("latin-1")[:MAX_CORRELATION_ID]
             elif key == b"content-length" and value.isdigit() and int(value) > limit:
                 too_large = True
+            elif carried is not None and key in carried_keys and len(value) <= MAX_HEADER_VALUE:
+                carried[key.decode("latin-1")] = value.decode("latin-1")
         if correlation_id is None:
             correlation_id = new_correlation_id()
         if too_large:
             await _reply(send, 413, _too_large(limit), correlation_id)
             return
-        dispatcher = self.app._dispatcher
+        dispatcher = self._dispatcher
         if dispatcher is None:
             await _reply(send, 503, _not_ready(), correlation_id)
             return
@@ -85,6 +114,13 @@ class HttpTransport:
             await _reply(send, 413, _too_large(limit), correlation_id)
             return
         ctx = Context(correlation_id, "http", request_id=correlation_id)
+        if carried is not None:
+            try:
+                self.app.carriers.extract(carried, ctx)
+            except ActionError as exc:
+                error = {"error_code": exc.code.value, "error_message": exc.message, "details": exc.details}
+                await _reply(send, exc.status, orjson.dumps(error), correlation_id)
+                return
         outcome = await dispatcher.dispatch(Invocation(name, body or b"{}", ctx))
         if outcome.error is None:
             await _reply(send, outcome.status, outcome.output_json(), correlation_id)

@@ -1,9 +1,15 @@
-"""Reading request bodies with a size limit: every route that reads a body uses this (or the fast path's
-own raw-ASGI reader in asgi.py)."""
+"""What every Starlette route needs from a request: the body with a size limit (the fast path in asgi.py has
+its own raw-ASGI reader), and the invocation context its carried headers describe."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.requests import Request
+
+from ..carriers import Carriers
+from ..context import Context, current_context
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
@@ -17,3 +23,19 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+@contextmanager
+def incoming_context(request: Request, carriers: Carriers, transport: str = "http") -> Iterator[Context]:
+    """The context the request's carried headers describe, current while the block runs.
+
+    What an action invoked (or a job enqueued) inside the block sees: the caller's correlation id, trace
+    and identity travel on. A carrier may raise an :class:`~plugwork.errors.ActionError` for a bad header.
+    """
+    ctx = carriers.extract(carriers.select(request.headers.items()), Context(transport=transport))
+    ctx.request_id = ctx.correlation_id
+    token = current_context.set(ctx)
+    try:
+        yield ctx
+    finally:
+        current_context.reset(token)

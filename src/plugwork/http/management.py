@@ -2,13 +2,13 @@
 
 ``GET /`` app status, ``GET /services``, ``GET /services/{name}``, and ``POST /services/{name}/start``,
 ``stop``, ``configure`` (409 while the service runs) and ``configure_and_start`` (restarts a running
-service with the new configuration). Mounted only when ``management_api`` is on.
+service with the new configuration). A built-in plugin, enabled by ``management_api``.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import ConfigError, ErrorCode, ServiceError
+from ..plugins import Plugin
 from ..services import Service, ServiceState
 from .body import read_limited
 from .responses import JSONResponse, error_response
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
     from ..app import App
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ManagementPlugin(Plugin):
+    """The management API, when ``management_api`` is on (a ``management_token`` is then required)."""
+
+    name = "management"
+
+    def enabled(self, app: App) -> bool:
+        return app.settings.management_api
+
+    def routes(self, app: App) -> Sequence[BaseRoute]:
+        return management_routes(app)
 
 
 def management_routes(app: App) -> list[BaseRoute]:

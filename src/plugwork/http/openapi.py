@@ -81,6 +81,8 @@ def openapi_spec(app: App) -> dict[str, Any]:
                 },
             }
         }
+    for plugin in app.active_plugins:
+        paths.update(plugin.openapi_paths(app))
     return {
         "openapi": "3.1.0",
         "info": {"title": app.name, "version": app.settings.version},

@@ -21,21 +21,13 @@ if TYPE_CHECKING:
 
 
 def build_routes(app: App) -> Starlette:
-    """The Starlette app for ``app``: built once, after the app has started."""
+    """The Starlette app for ``app``: built once per start, after the app has started.
+
+    The core routes (catalog, docs, health, metrics), then every active plugin's routes.
+    """
     routes: list[BaseRoute] = [*catalog_routes(app), *health_routes(app)]
-    settings = app.settings
-    if app.queue is not None:
-        from ..queue.http import job_routes
-
-        routes += job_routes(app.queue, max_body_bytes=settings.max_body_bytes)
-    if settings.dev_mode:
-        from .dev import dev_routes
-
-        routes += dev_routes(app)
-    if settings.management_api:
-        from .management import management_routes
-
-        routes += management_routes(app)
+    for plugin in app.active_plugins:
+        routes += plugin.routes(app)
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
 

@@ -23,9 +23,10 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..carriers import CORRELATION_HEADER, Carriers
 from ..context import Context
-from ..dispatch import Invocation
-from ..errors import ConfigError, ProtocolError
+from ..dispatch import Invocation, Outcome
+from ..errors import ActionError, ConfigError, ProtocolError
 from ..middleware.retry import backoff_delay
 from ..observability.logging import get_logger
 from .consumer_link import DeadConnection, Disconnected, Link
@@ -111,6 +112,7 @@ class PlugboardConsumer:
         connect_timeout: float = 10.0,
         request_timeout: float | None = 30.0,
         send_timeout: float = 10.0,
+        carriers: Carriers | None = None,
     ) -> None:
         _check_positive(
             max_in_flight=max_in_flight,
@@ -132,6 +134,7 @@ class PlugboardConsumer:
             raise ConfigError(str(exc), key="vsn") from None
         self._base_url = _websocket_url(url)
         self._dispatcher = dispatcher
+        self._carriers = carriers or Carriers()
         self._actions_json = orjson.dumps(actions_map(actions)).decode()
         self._max_in_flight = max_in_flight
         self._max_pending = max_in_flight if max_pending is None else max(0, max_pending)
@@ -423,12 +426,18 @@ class PlugboardConsumer:
             self._spawn(self._respond(link, ref, overloaded(self._max_in_flight)))
         else:
             assert isinstance(action, str)
-            correlation = payload.get("correlation_id")
-            if not isinstance(correlation, str) or not 0 < len(correlation) <= _MAX_CORRELATION_ID:
-                correlation = None
             # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
             self._admitted += 1
-            self._spawn(self._serve(link, action, fields or {}, ref, correlation))
+            self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+
+    def _carried(self, payload: dict[str, Any]) -> dict[str, str] | None:
+        """The request's carried headers: its ``headers`` object (plus the older ``correlation_id`` key)."""
+        raw = payload.get("headers")
+        headers = self._carriers.select(raw.items()) if isinstance(raw, dict) and len(raw) <= 64 else {}
+        correlation = payload.get("correlation_id")
+        if isinstance(correlation, str) and 0 < len(correlation) <= _MAX_CORRELATION_ID:
+            headers.setdefault(CORRELATION_HEADER, correlation)
+        return headers or None
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -436,10 +445,10 @@ class PlugboardConsumer:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(
-        self, link: Link, action: str, fields: dict[str, Any], ref: str, correlation: str | None
+        self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
     ) -> None:
         try:
-            payload = await self._invoke(link, action, fields, ref, correlation)
+            payload = await self._invoke(link, action, fields, ref, headers)
         except asyncio.CancelledError:
             if self._stopping:  # cut short by stop(): tell the producer now rather than at its timeout
                 await asyncio.shield(self._respond(link, ref, shutting_down()))
@@ -449,7 +458,7 @@ class PlugboardConsumer:
         await self._respond(link, ref, payload)
 
     async def _invoke(
-        self, link: Link, action: str, fields: dict[str, Any], ref: str, correlation: str | None
+        self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = None if self._request_timeout is None else loop.time() + self._request_timeout
@@ -467,9 +476,12 @@ class PlugboardConsumer:
         self._running += 1
         try:
             context = Context(transport="plugboard", request_id=ref, deadline=deadline)
-            if correlation is not None:
-                context.correlation_id = correlation
-            outcome = await self._dispatcher.dispatch(Invocation(action, fields, context))
+            try:
+                if headers is not None:
+                    self._carriers.extract(headers, context)
+                outcome = await self._dispatcher.dispatch(Invocation(action, fields, context))
+            except ActionError as exc:  # a carried header this app refuses
+                outcome = Outcome.from_exception(exc)
         finally:
             self._running -= 1
             self._slots.release()

@@ -5,9 +5,10 @@
 """
 
 from .client import JobQueue
+from .factory import migrate, store_from_url
 from .jobs import ClaimedJob, Finish, Job, JobStatus, NewJob
 from .retry import RetryPolicy
-from .store import DEFAULT_QUEUE_URL, JobStore, StoreUnavailable, migrate, store_from_url
+from .store import DEFAULT_QUEUE_URL, JobStore, StoreUnavailable
 from .worker import Worker
 
 __all__ = [

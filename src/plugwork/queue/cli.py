@@ -19,9 +19,10 @@ from pydantic_core import from_json, to_json
 from ..config import load_settings
 from ..errors import InvalidInput, PlugworkError
 from .client import JobQueue
+from .factory import migrate as migrate_store
+from .factory import store_from_url
 from .jobs import MAX_PAYLOAD_BYTES, Job, JobStatus
-from .store import DEFAULT_QUEUE_URL, JobStore, store_from_url
-from .store import migrate as migrate_store
+from .store import DEFAULT_QUEUE_URL, JobStore
 
 T = TypeVar("T")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -153,7 +154,7 @@ def enqueue(
     max_attempts: int | None,
 ) -> None:
     """Enqueue one ACTION job per line of a JSON Lines file, in bulk, with a progress bar."""
-    from ..cli import load_app
+    from ..discovery import load_app
 
     app = load_app(app_spec)
     url = queue_url or getattr(app.settings, "queue_url", None)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..actions import Action, validation_details
+from ..carriers import Carriers
 from ..context import current_context
 from ..errors import ActionError, ErrorCode, InvalidInput, NotFound, UnknownAction
 from .jobs import DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES, Job, JobStatus, NewJob, encode_json
@@ -32,9 +33,12 @@ class JobQueue:
         *,
         default_max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        carriers: Carriers | None = None,
     ) -> None:
         self.store = store
         self.actions = actions
+        self.carriers = carriers or Carriers()
+        """What the enqueuer's context writes into the job's headers (the worker reads them back)."""
         self.default_max_attempts = default_max_attempts
         self.max_payload_bytes = max_payload_bytes
 
@@ -96,6 +100,7 @@ class JobQueue:
                     template.max_attempts,
                     None,
                     template.correlation_id,
+                    template.headers,
                 )
             )
         return await self.store.enqueue(jobs, connection=connection)
@@ -129,6 +134,9 @@ class JobQueue:
                 details=[_field("idempotency_key", index)],
             )
         ctx = current_context.get()
+        headers = None
+        if ctx is not None and not self.carriers.only_correlation:
+            headers = encode_json(self.carriers.inject(ctx))
         return NewJob(
             action=action,
             payload=text,
@@ -138,6 +146,7 @@ class JobQueue:
             max_attempts=attempts,
             idempotency_key=idempotency_key,
             correlation_id=None if ctx is None else ctx.correlation_id,
+            headers=headers,
         )
 
     def _validated_json(self, spec: Action, payload: Payload, index: int | None) -> str:

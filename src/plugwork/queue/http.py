@@ -19,15 +19,16 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..actions import validation_details
+from ..carriers import Carriers
 from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
-from ..http.body import read_limited
-from ..http.responses import error_body
+from ..http.body import incoming_context, read_limited
+from ..http.responses import JSONResponse, error_response
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
 from .store import StoreUnavailable
@@ -49,14 +50,6 @@ class JobOptions(BaseModel):
     max_attempts: int | None = Field(None, ge=1, le=1000)
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(to_json(body), status_code=status, media_type="application/json")
-
-
-def _error(code: ErrorCode, message: str, details: Any = None, status: int | None = None) -> Response:
-    return _json(error_body(code, message, details), code.status if status is None else status)
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -65,13 +58,13 @@ def _guard(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except ActionError as exc:
-            return _error(exc.code, exc.message, exc.details, exc.status)
+            return error_response(exc.code, exc.message, exc.details, exc.status)
         except NotFound as exc:
-            return _error(ErrorCode.NOT_FOUND, str(exc))
+            return error_response(ErrorCode.NOT_FOUND, str(exc))
         except StoreUnavailable as exc:
-            return _error(ErrorCode.UNAVAILABLE, f"job store unavailable: {exc}")
+            return error_response(ErrorCode.UNAVAILABLE, f"job store unavailable: {exc}")
         except PlugworkError as exc:
-            return _error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            return error_response(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     return guarded
 
@@ -80,35 +73,44 @@ def _job_body(job: Job) -> dict[str, Any]:
     return job.to_dict()
 
 
-def job_routes(queue: JobQueue, *, max_body_bytes: int = MAX_PAYLOAD_BYTES) -> list[Route]:
-    """The job routes over ``queue``, to mount in the app's Starlette router."""
+def job_routes(
+    queue: JobQueue, carriers: Carriers | None = None, *, max_body_bytes: int = MAX_PAYLOAD_BYTES
+) -> list[Route]:
+    """The job routes over ``queue``, to mount in the app's Starlette router.
+
+    A job enqueued over HTTP carries the request's context (``carriers``: correlation id, trace...).
+    """
+    carried = carriers or Carriers()
 
     async def create(request: Request) -> Response:
         body = await read_limited(request, max_body_bytes)
         if body is None:
-            return _error(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
+            return error_response(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
         try:
             data = from_json(body)
         except ValueError as exc:
-            return _error(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
+            return error_response(ErrorCode.BAD_REQUEST, f"Malformed JSON: {exc}")
         if not isinstance(data, dict) or not isinstance(data.get("action"), str):
-            return _error(ErrorCode.BAD_REQUEST, 'The job must be a JSON object with an "action" string')
+            return error_response(
+                ErrorCode.BAD_REQUEST, 'The job must be a JSON object with an "action" string'
+            )
         action = data.pop("action")
         raw_options = {k: v for k, v in request.query_params.items() if k in _QUERY_OPTIONS}
         body_options = data.pop(OPTIONS_KEY, None)
         if body_options is not None and not isinstance(body_options, dict):
-            return _error(ErrorCode.BAD_REQUEST, f'"{OPTIONS_KEY}" must be an object')
+            return error_response(ErrorCode.BAD_REQUEST, f'"{OPTIONS_KEY}" must be an object')
         raw_options.update(body_options or {})
         try:
             options = JobOptions.model_validate(raw_options)
         except ValidationError as exc:
             details = [{**d, "field": f"{OPTIONS_KEY}.{d['field']}"} for d in validation_details(exc)]
-            return _error(ErrorCode.VALIDATION_ERROR, "Invalid job options", details)
-        job_id = await queue.enqueue(action, data, **options.model_dump())
+            return error_response(ErrorCode.VALIDATION_ERROR, "Invalid job options", details)
+        with incoming_context(request, carried):
+            job_id = await queue.enqueue(action, data, **options.model_dump())
         status = "ready"
         if options.idempotency_key is not None:  # may be an earlier job: report its real status
             status = (await queue.get(job_id)).status.value
-        return _json({"job_id": job_id, "status": status}, 202)
+        return JSONResponse({"job_id": job_id, "status": status}, status_code=202)
 
     async def listing(request: Request) -> Response:
         params = request.query_params
@@ -116,23 +118,23 @@ def job_routes(queue: JobQueue, *, max_body_bytes: int = MAX_PAYLOAD_BYTES) -> l
             limit = int(params.get("limit", "100"))
             offset = int(params.get("offset", "0"))
         except ValueError:
-            return _error(ErrorCode.BAD_REQUEST, "limit and offset must be integers")
+            return error_response(ErrorCode.BAD_REQUEST, "limit and offset must be integers")
         jobs = await queue.list(
             status=params.get("status") or None,
             action=params.get("action") or None,
             limit=limit,
             offset=offset,
         )
-        return _json({"jobs": [_job_body(j) for j in jobs], "count": len(jobs)})
+        return JSONResponse({"jobs": [_job_body(j) for j in jobs], "count": len(jobs)})
 
     async def show(request: Request) -> Response:
-        return _json(_job_body(await queue.get(request.path_params["job_id"])))
+        return JSONResponse(_job_body(await queue.get(request.path_params["job_id"])))
 
     async def retry(request: Request) -> Response:
-        return _json(_job_body(await queue.retry(request.path_params["job_id"])))
+        return JSONResponse(_job_body(await queue.retry(request.path_params["job_id"])))
 
     async def cancel(request: Request) -> Response:
-        return _json(_job_body(await queue.cancel(request.path_params["job_id"])))
+        return JSONResponse(_job_body(await queue.cancel(request.path_params["job_id"])))
 
     return [
         Route("/jobs", _guard(create), methods=["POST"], name="jobs_create"),

@@ -74,6 +74,14 @@ def decode_json(raw: str | bytes | None) -> Any:
         return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
 
 
+def decode_headers(raw: str | bytes | None) -> dict[str, str] | None:
+    """Stored carried headers as a dict; anything that is not an object of strings is dropped."""
+    value = decode_json(raw)
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
 def encode_json(value: Any) -> str:
     """JSON text for storage (models, dataclasses, datetimes... are handled by pydantic-core)."""
     return pydantic_core.to_json(value).decode()
@@ -103,6 +111,8 @@ class NewJob:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     idempotency_key: str | None = None
     correlation_id: str | None = None
+    headers: str | None = None
+    """The carried context as a JSON object of headers (see :mod:`plugwork.carriers`), or None."""
 
 
 @dataclass(slots=True)
@@ -127,6 +137,8 @@ class Job:
     correlation_id: str | None = None
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
+    headers: dict[str, str] | None = None
+    """The context carried with the job (correlation id, trace...), as carried headers."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form (the body of ``GET /jobs/{id}``)."""
@@ -149,6 +161,8 @@ class ClaimedJob(NamedTuple):
     ready_at: float
     """Epoch seconds at which the job became runnable (max of created_at and run_at)."""
     correlation_id: str | None
+    headers: str | None = None
+    """The carried context as JSON text (decoded only when a carrier beyond the correlation id needs it)."""
 
 
 class Finish(NamedTuple):

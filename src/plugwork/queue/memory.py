@@ -23,6 +23,7 @@ from .jobs import (
     Job,
     JobStatus,
     NewJob,
+    decode_headers,
     decode_json,
     from_epoch,
     lease_expired_error,
@@ -51,6 +52,7 @@ class _Row:
     correlation_id: str | None = None
     worker_id: str | None = None
     lease_expires_at: float | None = None
+    headers: str | None = None
 
     def to_job(self) -> Job:
         return Job(
@@ -72,6 +74,7 @@ class _Row:
             correlation_id=self.correlation_id,
             worker_id=self.worker_id,
             lease_expires_at=from_epoch(self.lease_expires_at),
+            headers=decode_headers(self.headers),
         )
 
 
@@ -132,6 +135,7 @@ class MemoryJobStore:
                 created_at=now,
                 idempotency_key=key,
                 correlation_id=new.correlation_id,
+                headers=new.headers,
             )
             self._waiting.add(job_id)
             if key is not None:
@@ -168,6 +172,7 @@ class MemoryJobStore:
                     row.max_attempts,
                     max(row.run_at, row.created_at),
                     row.correlation_id,
+                    row.headers,
                 )
             )
         return out

@@ -12,14 +12,18 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json
+from ..extras import require
+from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_headers, decode_json
 from .sql import migrations, queries
 from .store import StoreUnavailable, all_statuses_zero, wait_event
+
+if TYPE_CHECKING:
+    import asyncpg
+else:
+    asyncpg = require("asyncpg", extra="postgres")
 
 _Q = queries("postgres")
 _COMPLETED = JobStatus.COMPLETED
@@ -217,7 +221,7 @@ class PostgresJobStore:
         qs = None if queues is None else list(queues)
         async with self._conn() as conn:
             rows = await conn.fetch(_Q["claim"], qs, limit, worker_id, float(lease_seconds))
-        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def start(self, worker_id: str, ids: Sequence[str]) -> None:
         if ids:
@@ -333,10 +337,11 @@ async def _insert(conn: Any, jobs: Sequence[NewJob]) -> list[str]:
             first.max_attempts,
             first.run_at,
             first.correlation_id,
+            first.headers,
         )
         return [str(i) for i in sorted(row[0] for row in rows)]
-    cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
-    a, p, q, pr, m, r, k, c = cols
+    cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+    a, p, q, pr, m, r, k, c, h = cols
     for j in jobs:
         a.append(j.action)
         p.append(j.payload)
@@ -346,6 +351,7 @@ async def _insert(conn: Any, jobs: Sequence[NewJob]) -> list[str]:
         r.append(j.run_at)
         k.append(j.idempotency_key)
         c.append(j.correlation_id)
+        h.append(j.headers)
     rows = await conn.fetch(_Q["enqueue"], *cols)
     by_key = {row[1]: row[0] for row in rows if row[1] is not None}
     missing = [key for key in k if key is not None and key not in by_key]
@@ -366,6 +372,7 @@ def _uniform(jobs: Sequence[NewJob]) -> bool:
     for j in jobs:
         if (
             j.idempotency_key is not None
+            or j.headers != first.headers
             or (j.action, j.queue, j.priority, j.max_attempts, j.run_at, j.correlation_id) != key
         ):
             return False
@@ -408,4 +415,5 @@ def _job(row: asyncpg.Record) -> Job:
         correlation_id=row["correlation_id"],
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
+        headers=decode_headers(row["headers"]),
     )

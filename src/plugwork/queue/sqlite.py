@@ -19,7 +19,18 @@ from typing import Any
 
 import aiosqlite
 
-from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_json, from_epoch, utc_from_epoch
+from .jobs import (
+    ACTIVE,
+    ClaimedJob,
+    Finish,
+    Job,
+    JobStatus,
+    NewJob,
+    decode_headers,
+    decode_json,
+    from_epoch,
+    utc_from_epoch,
+)
 from .sql import migrations, queries
 from .store import StoreUnavailable, all_statuses_zero, wait_event
 
@@ -157,7 +168,7 @@ class SQLiteJobStore:
             rows = await conn.execute_fetchall(
                 _Q["claim"], (now, worker_id, now + lease_seconds, qjson, limit)
             )
-        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [ClaimedJob(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def start(self, worker_id: str, ids: Sequence[str]) -> None:
         if ids:
@@ -274,6 +285,7 @@ async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[st
             j.run_at,
             j.idempotency_key,
             j.correlation_id,
+            j.headers,
         ]
         for j in jobs
     ]
@@ -314,6 +326,7 @@ def _job(row: sqlite3.Row) -> Job:
         correlation_id=row["correlation_id"],
         worker_id=row["worker_id"],
         lease_expires_at=from_epoch(row["lease_expires_at"]),
+        headers=decode_headers(row["headers"]),
     )
 
 

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import ConfigError, StoreError
+from ..errors import StoreError
 from .jobs import ClaimedJob, Finish, Job, JobStatus, NewJob
 
 DEFAULT_QUEUE_URL = "sqlite:///.plugwork/jobs.db"
@@ -112,38 +112,6 @@ class JobStore(Protocol):
 
     async def wait_for_cancellations(self, timeout: float) -> None:
         """Return when a running job may have been cancelled, or after ``timeout`` seconds at most."""
-
-
-def store_from_url(url: str, *, auto_migrate: bool = True) -> JobStore:
-    """The store for ``memory://``, ``sqlite:///path/to/file.db`` or ``postgresql://...``.
-
-    With ``auto_migrate`` the SQL stores apply pending migrations when they open.
-    """
-    if url.startswith("memory:"):
-        from .memory import MemoryJobStore
-
-        return MemoryJobStore(url)
-    if url.startswith("sqlite:"):
-        from .sqlite import SQLiteJobStore
-
-        return SQLiteJobStore(url, auto_migrate=auto_migrate)
-    if url.startswith(("postgresql:", "postgres:")):
-        from .postgres import PostgresJobStore
-
-        return PostgresJobStore(url, auto_migrate=auto_migrate)
-    raise ConfigError(
-        f"unsupported queue URL {url!r} (use memory://, sqlite:///path.db or postgresql://...)",
-        key="PLUGWORK_QUEUE_URL",
-    )
-
-
-async def migrate(url: str) -> list[int]:
-    """Apply the pending schema migrations of the store at ``url``; return the versions applied."""
-    store = store_from_url(url, auto_migrate=False)
-    try:
-        return await store.migrate()
-    finally:
-        await store.close()
 
 
 def all_statuses_zero() -> dict[JobStatus, int]:

@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from ..actions import Action
+from ..carriers import Carriers
 from ..context import Context
 from ..dispatch import Dispatcher, ErrorInfo, Invocation, Outcome
-from ..errors import ErrorCode
+from ..errors import ActionError, ErrorCode
 from ..observability.logging import get_logger
 from .cron import CronScheduler
-from .jobs import ClaimedJob, Finish, JobStatus
+from .jobs import ClaimedJob, Finish, JobStatus, decode_headers
 from .retry import Backoff, RetryPolicy
 from .store import JobStore
 
@@ -95,6 +96,7 @@ class Worker:
         max_pending: int = 20_000,
         retention: float | None = None,
         retention_interval: float | None = None,
+        carriers: Carriers | None = None,
     ) -> None:
         if batch_size is None:
             batch_size = min(500, max(20, 5 * concurrency))
@@ -102,6 +104,7 @@ class Worker:
             raise ValueError("concurrency and batch_size must be at least 1")
         self.store = store
         self.dispatcher = dispatcher
+        self.carriers = carriers or Carriers()
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
         self.shutdown_timeout = shutdown_timeout
@@ -321,14 +324,18 @@ class Worker:
         jid = job.id
         timeout = self._timeouts.get(job.action, self._default_timeout)
         ctx = Context(
-            correlation_id=jid,
+            correlation_id=job.correlation_id or jid,
             transport="queue",
             job_id=jid,
             attempt=job.attempts,
             deadline=None if timeout is None else self._loop_time() + timeout,
         )
-        if job.correlation_id:
-            ctx.extras["enqueued_by"] = job.correlation_id
+        if job.headers is not None and not self.carriers.only_correlation:
+            try:
+                self.carriers.extract(decode_headers(job.headers) or {}, ctx)
+            except ActionError as exc:  # a carried header this app refuses: the job cannot run as sent
+                self._record(job, Outcome.from_exception(exc))
+                return
         self._running[jid] = task
         self._started.append(jid)
         if self._observe:
@@ -344,7 +351,7 @@ class Worker:
                 del self._cancelling[task]
                 task.uncancel()
                 self._count(job.action, "cancelled")
-                self._log.info("job cancelled while running", job_id=jid, correlation_id=jid)
+                self._log.info("job cancelled while running", job_id=jid, correlation_id=ctx.correlation_id)
                 return
             if self._hard_stop:
                 self._abandoned.append(jid)
@@ -377,7 +384,7 @@ class Worker:
                 self._log.info(
                     "job failed, will retry",
                     job_id=job.id,
-                    correlation_id=job.id,
+                    correlation_id=job.correlation_id or job.id,
                     action=job.action,
                     attempt=job.attempts,
                     error_code=err.code.value,
@@ -388,7 +395,7 @@ class Worker:
                 self._log.warning(
                     "job dead",
                     job_id=job.id,
-                    correlation_id=job.id,
+                    correlation_id=job.correlation_id or job.id,
                     action=job.action,
                     attempt=job.attempts,
                     error_code=err.code.value,

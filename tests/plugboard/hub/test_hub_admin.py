@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hub_helpers import ADMIN_TOKEN, Credentials, RunningHub, V1Consumer, fast_settings, running_hub
 
 from plugwork.plugboard.hub.cli import hub as hub_cli
-from plugwork.plugboard.hub.store import open_store
+from plugwork.plugboard.hub import open_store
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

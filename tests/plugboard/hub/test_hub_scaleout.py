@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hub_helpers import ACTIONS, V1Consumer, free_socket, produce
 
-from plugwork.plugboard.hub.store import open_store
+from plugwork.plugboard.hub import open_store
 
 pytestmark = pytest.mark.postgres
 ADMIN = "scale-admin"

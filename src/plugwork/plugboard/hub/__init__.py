@@ -5,7 +5,8 @@ tokens, and :data:`plugwork.plugboard.hub.cli.hub` the ``plugwork hub`` click gr
 """
 
 from .core import Hub, HubSettings
+from .factory import open_store
 from .server import HubApp, create_app
-from .store import HubStore, open_store
+from .store import HubStore
 
 __all__ = ["Hub", "HubApp", "HubSettings", "HubStore", "create_app", "open_store"]

@@ -23,8 +23,9 @@ import click
 
 from ...errors import NotFound, PlugworkError
 from .core import HubSettings
+from .factory import open_store
 from .server import WS_IMPLEMENTATIONS
-from .store import DEFAULT_STORE_URL, HubStore, open_store
+from .store import DEFAULT_STORE_URL, HubStore
 
 T = TypeVar("T")
 

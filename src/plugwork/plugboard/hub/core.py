@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from ...observability.health import HealthRegistry, HealthStatus
 from ..protocol import DEFAULT_MAX_FRAME_BYTES
-from .backplane import Backplane, LocalBackplane
+from .backplane import Backplane
 from .metrics import HubMetrics
 from .models import Service, ServiceToken, hash_secret, new_id
 from .router import Answer, Consumer, HubError, Router
@@ -73,29 +73,13 @@ class Hub:
         self._services: dict[str, tuple[Service, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self.backplane: Backplane = backplane or self._default_backplane()
+        self.backplane: Backplane = backplane or store.backplane(self)
         self.registry = CollectorRegistry()
         self.metrics = HubMetrics(self.registry, lambda: len(self.sockets))
         self.health = HealthRegistry()
         self.health.register("store", self._store_check)
         self.health.register("consumers", self._consumers_check, required=False)
         self.health.register("backplane", self._backplane_check)
-
-    def _default_backplane(self) -> Backplane:
-        from .sqlite import SQLiteHubStore
-
-        if isinstance(self.store, SQLiteHubStore):
-            return LocalBackplane(self, self.store, poll_interval=self.settings.event_poll_interval)
-        from .pgbackplane import PostgresBackplane
-        from .postgres import PostgresHubStore
-
-        assert isinstance(self.store, PostgresHubStore)
-        return PostgresBackplane(
-            self,
-            self.store,
-            heartbeat_interval=self.settings.heartbeat_interval,
-            dead_after=self.settings.dead_after,
-        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -219,7 +203,13 @@ class Hub:
             self.spawn(socket.push(event, payload))
 
     async def deliver_forwarded(
-        self, consumer_id: str, ref: str, origin: str, action: str, fields: Any
+        self,
+        consumer_id: str,
+        ref: str,
+        origin: str,
+        action: str,
+        fields: Any,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """A request another hub routed to a consumer held here."""
         socket = self.sockets.get(consumer_id)
@@ -239,7 +229,7 @@ class Hub:
             return
         forwarded[ref] = (origin, time.monotonic())
         try:
-            await socket.send_request(ref, action, fields)
+            await socket.send_request(ref, action, fields, headers)
         except Exception as exc:
             socket.forwarded.pop(ref, None)
             await self.backplane.forward_response(origin, consumer_id, ref, gone_answer(str(exc)))

@@ -18,14 +18,18 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import orjson
 
+from ...extras import require
 from .postgres import LARGE_PREFIX, PostgresHubStore, notify
 from .router import Answer, Consumer, HubError
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from .core import Hub
+else:
+    asyncpg = require("asyncpg", extra="postgres")
 
 log = logging.getLogger(__name__)
 PAYLOAD_RETENTION = "5 minutes"
@@ -120,10 +124,18 @@ class PostgresBackplane:
     # -- forwarding ------------------------------------------------------------------------------------------
 
     async def forward_request(
-        self, hub_id: str, consumer_id: str, ref: str, action: str, fields: Any
+        self,
+        hub_id: str,
+        consumer_id: str,
+        ref: str,
+        action: str,
+        fields: Any,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """The send function of a consumer held by ``hub_id``."""
         body = {"t": "req", "c": consumer_id, "r": ref, "o": self.hub.id, "a": action, "f": fields}
+        if headers:
+            body["h"] = headers
         try:
             await notify(self.store.pool, self.store.hub_channel(hub_id), orjson.dumps(body).decode())
         except (OSError, asyncpg.PostgresError) as exc:
@@ -165,7 +177,10 @@ class PostgresBackplane:
             if msg["t"] == "res":
                 self.hub.router.resolve(msg["r"], Answer(msg["s"], msg["m"], msg["f"]), msg["c"])
             elif msg["t"] == "req":
-                self.hub.spawn(self.hub.deliver_forwarded(msg["c"], msg["r"], msg["o"], msg["a"], msg["f"]))
+                forwarded = self.hub.deliver_forwarded(
+                    msg["c"], msg["r"], msg["o"], msg["a"], msg["f"], msg.get("h")
+                )
+                self.hub.spawn(forwarded)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             log.warning("plugboard hub: bad backplane message %r: %r", payload[:200], exc)
 

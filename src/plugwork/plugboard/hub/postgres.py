@@ -11,20 +11,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...errors import ConfigError, StoreError
+from ...errors import StoreError
+from ...extras import require
 from .store import Executor, HubEvent, HubStore, Row
 
 NOTIFY_LIMIT = 7900  # bytes; PostgreSQL refuses payloads of 8000 bytes or more
 LARGE_PREFIX = "@"
 
-try:
+if TYPE_CHECKING:
     import asyncpg
-except ImportError:  # pragma: no cover - asyncpg is the `postgres` extra
-    asyncpg = None  # type: ignore[assignment]
+
+    from .backplane import Backplane
+    from .core import Hub
+else:
+    asyncpg = require("asyncpg", extra="postgres")
 
 
 class _PgExecutor:
@@ -52,10 +56,19 @@ class PostgresHubStore(HubStore):
 
     dialect = "postgres"
 
+    def backplane(self, hub: Hub) -> Backplane:
+        """Hubs on one database act as one, through ``LISTEN``/``NOTIFY``."""
+        from .pgbackplane import PostgresBackplane
+
+        return PostgresBackplane(
+            hub,
+            self,
+            heartbeat_interval=hub.settings.heartbeat_interval,
+            dead_after=hub.settings.dead_after,
+        )
+
     def __init__(self, url: str, *, pool_size: int = 4, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
-        if asyncpg is None:
-            raise ConfigError("a postgresql:// hub store needs asyncpg (pip install 'plugwork[postgres]')")
         self.pool_size = pool_size
         self._pool: Any = None
         self.channel_prefix = "pb"

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-SendRequest = Callable[[str, str, Any], Awaitable[None]]  # (response_ref, action, fields)
+SendRequest = Callable[[str, str, Any, "dict[str, str] | None"], Awaitable[None]]
+"""(response_ref, action, fields, carried headers) -> sent."""
 
 
 _OUTCOME_BY_STATUS = {
@@ -194,8 +195,13 @@ class Router:
 
     # -- requests --------------------------------------------------------------------------------------------
 
-    async def call(self, service_id: str, action: str, fields: Any) -> Answer:
-        """Send a request to one of the service's consumers and wait for its answer (HubError otherwise)."""
+    async def call(
+        self, service_id: str, action: str, fields: Any, headers: dict[str, str] | None = None
+    ) -> Answer:
+        """Send a request to one of the service's consumers and wait for its answer (HubError otherwise).
+
+        ``headers`` is the producer's carried context (correlation id, trace), passed to the consumer.
+        """
         pool = self._pools.get(service_id)
         if pool is None:
             raise HubError(422, "the service has no consumer connected")
@@ -213,7 +219,7 @@ class Router:
         timer = loop.call_at(deadline, _expire, future, self._timeout_message)
         try:
             try:
-                await consumer.send(ref, action, fields)
+                await consumer.send(ref, action, fields, headers)
             except HubError:
                 raise
             except Exception as exc:

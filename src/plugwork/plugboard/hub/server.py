@@ -22,16 +22,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ...carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
+from ...context import new_correlation_id
 from ...observability.metrics import CONTENT_TYPE_LATEST, render
 from ...server import uvicorn_defaults
 from .admin import admin_routes
 from .core import Hub, HubSettings
+from .factory import open_store
 from .metrics import HubMetrics
 from .router import HubError
 from .sockets import serve_consumer
-from .store import HubStore, open_store
+from .store import HubStore
 
 _JSON = b"application/json"
+CARRIED_HEADERS = frozenset({b"x-correlation-id", b"traceparent", b"tracestate", b"baggage"})
+"""The producer's request headers the hub passes on to the consumer (the context carriers read them)."""
 log = logging.getLogger(__name__)
 
 
@@ -72,16 +77,20 @@ def parse_request(body: bytes) -> tuple[str, str, Any]:
     return service_id, action, fields
 
 
-async def _reply(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+async def _reply(send: Send, status: int, body: bytes, correlation_id: str) -> None:
+    headers = [
+        (b"content-type", _JSON),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-correlation-id", correlation_id.encode("latin-1")),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _fail(send: Send, metrics: HubMetrics, error: HubError) -> None:
+async def _fail(send: Send, metrics: HubMetrics, error: HubError, correlation_id: str) -> None:
     metrics.count(error.outcome)
     body = orjson.dumps({"status_code": error.status, "message": error.message, "fields": {}})
-    await _reply(send, error.status, body)
+    await _reply(send, error.status, body, correlation_id)
 
 
 async def produce(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,13 +101,21 @@ async def produce(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
     """
     metrics = hub.metrics
     limit = hub.settings.max_body_bytes
+    carried: dict[str, str] = {}
     try:
         authorization = b""
+        too_large = False
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value
+            elif key in CARRIED_HEADERS and len(value) <= MAX_HEADER_VALUE:
+                carried[key.decode()] = value.decode("latin-1")
             elif key == b"content-length" and value.isdigit() and int(value) > limit:
-                raise HubError(413, f"the request body is over the {limit}-byte limit")
+                too_large = True
+        correlation_id = (carried.get(CORRELATION_HEADER) or new_correlation_id())[:MAX_CORRELATION_ID]
+        carried[CORRELATION_HEADER] = correlation_id
+        if too_large:
+            raise HubError(413, f"the request body is over the {limit}-byte limit")
         scheme, _, secret = authorization.decode("latin-1").partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
@@ -109,17 +126,18 @@ async def produce(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         if await hub.service(service_id) is None:
             raise HubError(404, f"no service {service_id!r}")
         start = time.perf_counter()
-        answer = await hub.router.call(service_id, action, fields)
+        answer = await hub.router.call(service_id, action, fields, carried)
     except HubError as error:
-        await _fail(send, metrics, error)
+        await _fail(send, metrics, error, carried.get(CORRELATION_HEADER) or "")
         return
     except Exception as exc:  # the store failed under a look-up: say so, never crash the request
         log.warning("plugboard hub: producer request failed: %r", exc)
-        await _fail(send, metrics, HubError(503, f"the hub store is unavailable: {exc}", "store_unavailable"))
+        unavailable = HubError(503, f"the hub store is unavailable: {exc}", "store_unavailable")
+        await _fail(send, metrics, unavailable, carried.get(CORRELATION_HEADER) or "")
         return
     metrics.observe(time.perf_counter() - start)
     metrics.count("answered")
-    await _reply(send, answer.status_code, orjson.dumps(answer.to_json()))
+    await _reply(send, answer.status_code, orjson.dumps(answer.to_json()), correlation_id)
 
 
 class HubApp:

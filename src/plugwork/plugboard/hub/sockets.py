@@ -246,9 +246,13 @@ class ConsumerSocket:
     async def send(self, message: Message) -> None:
         await self._send({"type": "websocket.send", "text": self.serializer.encode(message)})
 
-    async def send_request(self, ref: str, action: str, fields: Any) -> None:
-        """Push a producer's request on ``service`` (the router's send function)."""
+    async def send_request(
+        self, ref: str, action: str, fields: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Push a producer's request on ``service`` (the router's send function), with its carried headers."""
         payload = {"action": action, "fields": fields, "response_ref": ref}
+        if headers:
+            payload["headers"] = headers
         frame = self.serializer.encode(Message(SERVICE_TOPIC, "request", payload, None, self.join_ref))
         await self._send({"type": "websocket.send", "text": frame})
 

@@ -13,13 +13,17 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 import orjson
 
 from ...errors import ConfigError, StoreError
 from .store import Executor, HubEvent, HubStore, Row
+
+if TYPE_CHECKING:
+    from .backplane import Backplane
+    from .core import Hub
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 EVENT_RETENTION_SECONDS = 60.0
@@ -52,6 +56,12 @@ class SQLiteHubStore(HubStore):
     """The hub store in one SQLite file (or ``:memory:``)."""
 
     dialect = "sqlite"
+
+    def backplane(self, hub: Hub) -> Backplane:
+        """A single hub: store events are polled from the outbox table."""
+        from .backplane import LocalBackplane
+
+        return LocalBackplane(hub, self, poll_interval=hub.settings.event_poll_interval)
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)

@@ -6,7 +6,7 @@ transaction, so that running hubs push it to their consumers whichever process m
 another hub, or the ``plugwork hub`` CLI. How an event travels is the dialect's business (an outbox table
 for SQLite, ``NOTIFY`` for PostgreSQL).
 
-``open_store(url)`` picks the implementation: ``sqlite:///relative/path``, ``sqlite:////absolute/path``,
+``open_store(url)`` in :mod:`.factory` picks the implementation: ``sqlite:///relative/path``, ``sqlite:////absolute/path``,
 ``sqlite:///:memory:`` or ``postgresql://...``.
 """
 
@@ -16,9 +16,13 @@ import abc
 import importlib.resources
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ...errors import ConfigError, NotFound
+from ...errors import NotFound
+
+if TYPE_CHECKING:
+    from .backplane import Backplane
+    from .core import Hub
 from .models import (
     TOKEN_CONTEXT,
     Account,
@@ -83,6 +87,10 @@ class HubStore(abc.ABC):
         self.token_validity_days = token_validity_days
 
     # -- what a dialect provides ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def backplane(self, hub: Hub) -> Backplane:
+        """How hubs on this store hear each other (a single hub, or peers through the database)."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -286,16 +294,3 @@ class HubStore(abc.ABC):
             return None
         token = _token(rows[0])
         return None if token.expired else token
-
-
-def open_store(url: str, *, token_validity_days: float = DEFAULT_TOKEN_VALIDITY_DAYS) -> HubStore:
-    """The store for ``url`` (not yet opened: ``await store.open()`` or ``async with``)."""
-    if url.startswith("sqlite:"):
-        from .sqlite import SQLiteHubStore
-
-        return SQLiteHubStore(url, token_validity_days=token_validity_days)
-    if url.startswith(("postgresql:", "postgres:")):
-        from .postgres import PostgresHubStore
-
-        return PostgresHubStore(url, token_validity_days=token_validity_days)
-    raise ConfigError(f"unsupported hub store URL {url!r} (sqlite:///path or postgresql://...)", key="store")

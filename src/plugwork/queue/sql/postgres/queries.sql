@@ -2,17 +2,18 @@
 
 -- name: enqueue
 INSERT INTO plugwork_jobs
-    (action, payload, queue, priority, max_attempts, run_at, idempotency_key, correlation_id)
-SELECT a, p, q, pr, m, coalesce(to_timestamp(r), now()), k, c
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[], $7::text[], $8::text[])
-    AS t (a, p, q, pr, m, r, k, c)
+    (action, payload, queue, priority, max_attempts, run_at, idempotency_key, correlation_id, headers)
+SELECT a, p, q, pr, m, coalesce(to_timestamp(r), now()), k, c, h
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[], $7::text[], $8::text[],
+            $9::text[])
+    AS t (a, p, q, pr, m, r, k, c, h)
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, idempotency_key
 
 -- name: enqueue_uniform
 -- The bulk fast path: one payload array, every other column shared, no idempotency keys.
-INSERT INTO plugwork_jobs (action, payload, queue, priority, max_attempts, run_at, correlation_id)
-SELECT $1, p, $3, $4, $5, coalesce(to_timestamp($6), now()), $7
+INSERT INTO plugwork_jobs (action, payload, queue, priority, max_attempts, run_at, correlation_id, headers)
+SELECT $1, p, $3, $4, $5, coalesce(to_timestamp($6), now()), $7, $8
 FROM unnest($2::text[]) AS p
 RETURNING id
 
@@ -35,7 +36,7 @@ SET status = 'assigned', attempts = j.attempts + 1, worker_id = $3, started_at =
 FROM picked
 WHERE j.id = picked.id
 RETURNING j.id, j.action, j.payload, j.attempts, j.max_attempts,
-          extract(epoch FROM greatest(j.run_at, j.created_at))::float8, j.correlation_id
+          extract(epoch FROM greatest(j.run_at, j.created_at))::float8, j.correlation_id, j.headers
 
 -- name: start
 UPDATE plugwork_jobs SET status = 'processing'

@@ -19,7 +19,8 @@ CREATE TABLE plugwork_jobs (
     idempotency_key  text,
     correlation_id   text,
     worker_id        text,
-    lease_expires_at timestamptz
+    lease_expires_at timestamptz,
+    headers          text
 );
 
 -- Claims: highest priority first, then oldest run_at, over waiting jobs only (small when the queue drains).

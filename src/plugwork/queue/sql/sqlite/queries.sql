@@ -1,11 +1,13 @@
 -- Named queries of the SQLite job store. Parameters are positional (?), times are epoch seconds.
 
 -- name: enqueue
--- One JSON array of rows [action, payload, queue, priority, max_attempts, run_at, key, correlation_id].
+-- One JSON array of rows [action, payload, queue, priority, max_attempts, run_at, key, correlation_id,
+-- headers].
 INSERT INTO plugwork_jobs
-    (action, payload, queue, priority, max_attempts, run_at, created_at, idempotency_key, correlation_id)
+    (action, payload, queue, priority, max_attempts, run_at, created_at, idempotency_key, correlation_id,
+     headers)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
-       coalesce(value ->> 5, ?1), ?1, value ->> 6, value ->> 7
+       coalesce(value ->> 5, ?1), ?1, value ->> 6, value ->> 7, value ->> 8
 FROM json_each(?2)
 WHERE true
 ORDER BY key
@@ -26,7 +28,7 @@ WHERE id IN (
     ORDER BY priority DESC, run_at, id
     LIMIT ?5
 )
-RETURNING id, action, payload, attempts, max_attempts, max(run_at, created_at), correlation_id
+RETURNING id, action, payload, attempts, max_attempts, max(run_at, created_at), correlation_id, headers
 
 -- name: start
 UPDATE plugwork_jobs SET status = 'processing'

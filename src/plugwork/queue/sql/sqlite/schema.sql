@@ -18,7 +18,8 @@ CREATE TABLE plugwork_jobs (
     idempotency_key  TEXT,
     correlation_id   TEXT,
     worker_id        TEXT,
-    lease_expires_at REAL
+    lease_expires_at REAL,
+    headers          TEXT
 );
 
 -- Claims: highest priority first, then oldest run_at, over waiting jobs only.

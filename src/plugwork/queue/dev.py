@@ -1,11 +1,14 @@
-"""Dev mode (usvc-lib parity): ``POST /dev/job`` runs one job through the real worker and waits for it.
+"""Dev mode (usvc-lib parity) as a built-in plugin: ``POST /dev/job`` runs one job through the real worker
+and waits for it.
 
-Mounted only when ``dev_mode`` is on, where the queue is in memory by default.
+Enabled only when ``dev_mode`` is on, where the queue is in memory by default; with the queue disabled the
+job runs inline through the dispatcher.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,8 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from ..dispatch import Invocation
 from ..errors import ActionError, ErrorCode
-from .body import read_limited
-from .responses import JSONResponse, error_body, error_response
+from ..http.body import incoming_context, read_limited
+from ..http.responses import JSONResponse, error_body, error_response
+from ..plugins import Plugin
+from .plugin import QueuePlugin
 
 if TYPE_CHECKING:
     from ..app import App
@@ -24,8 +29,21 @@ if TYPE_CHECKING:
 DEV_JOB_TIMEOUT = 300.0
 
 
+class DevPlugin(Plugin):
+    """``POST /dev/job`` when ``dev_mode`` is on."""
+
+    name = "dev"
+
+    def enabled(self, app: App) -> bool:
+        return app.settings.dev_mode
+
+    def routes(self, app: App) -> Sequence[BaseRoute]:
+        return dev_routes(app)
+
+
 def dev_routes(app: App) -> list[BaseRoute]:
     """``POST /dev/job`` (see the module docstring)."""
+    queue_plugin = app.plugin(QueuePlugin)
 
     async def dev_job(request: Request) -> Response:
         started = time.perf_counter()
@@ -41,15 +59,18 @@ def dev_routes(app: App) -> list[BaseRoute]:
                 ErrorCode.BAD_REQUEST, 'The job must be a JSON object with an "action" string'
             )
         action = body.pop("action")
-        if app.queue is None:  # queue disabled: run inline through the dispatcher
-            outcome = await app.dispatcher.dispatch(Invocation(action, body))
+        queue = queue_plugin.queue if queue_plugin in app.active_plugins else None
+        if queue is None:  # queue disabled: run inline through the dispatcher
+            with incoming_context(request, app.carriers) as ctx:
+                outcome = await app.dispatcher.dispatch(Invocation(action, body, ctx))
             error = outcome.error.to_dict() if outcome.error else None
             return _result(None, outcome.jsonable_output() if outcome.ok else None, error, started)
         try:
-            job_id = await app.queue.enqueue(action, body, max_attempts=1)
+            with incoming_context(request, app.carriers):
+                job_id = await queue.enqueue(action, body, max_attempts=1)
         except ActionError as exc:
             return _result(None, None, error_body(exc.code, exc.message, exc.details), started)
-        job = await app.queue.wait(job_id, timeout=DEV_JOB_TIMEOUT)
+        job = await queue.wait(job_id, timeout=DEV_JOB_TIMEOUT)
         if job.status == "completed":
             return _result(job_id, job.result, None, started)
         error = job.error or error_body(ErrorCode.INTERNAL, f"job ended {job.status}")

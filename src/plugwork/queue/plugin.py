@@ -1,0 +1,96 @@
+"""The job queue as a built-in plugin: the store, the :class:`JobQueue`, the worker, ``/jobs`` and the CLI.
+
+Enabled unless ``queue_url`` is ``none``. It provides :class:`JobQueue` (and the app's ``Enqueuer``) to
+actions and services, carries the enqueuer's context into the job row, runs a :class:`Worker` when
+``worker`` is on, serves the ``/jobs`` routes and adds the ``plugwork jobs`` and ``plugwork db`` commands.
+This module is the worked example of docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..app import Enqueuer
+from ..plugins import AppInit, Background, Component, Plugin
+from .client import JobQueue
+from .factory import store_class, store_from_url
+from .metrics import QueueMetrics
+from .store import JobStore
+
+if TYPE_CHECKING:
+    import click
+    from starlette.routing import BaseRoute
+
+    from ..app import App
+
+
+class QueuePlugin(Plugin):
+    """The durable job queue (see the module docstring)."""
+
+    name = "queue"
+
+    def __init__(self, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        self.store: JobStore | None = None
+        self.queue: JobQueue | None = None
+        self._metrics: QueueMetrics | None = None
+
+    def enabled(self, app: App) -> bool:
+        url = app.settings.queue_url
+        if not url or url == "none":
+            return False
+        store_class(url)  # an unsupported URL or a missing extra fails here, before anything starts
+        return True
+
+    def on_app_init(self, init: AppInit) -> None:
+        settings = init.settings
+        app = init.app
+        store = self.store = store_from_url(settings.queue_url, auto_migrate=settings.queue_auto_migrate)
+        queue = self.queue = JobQueue(store, app.actions)
+        init.provide(JobQueue, queue)
+        init.provide(Enqueuer, queue)
+        if self._metrics is None:  # registered once on the app's registry, reused by later starts
+            self._metrics = QueueMetrics(app.metrics_registry, store, list(app.actions))
+        self._metrics.store = store
+        init.add_health_check("job_queue", self._metrics.health_check)
+
+    async def start(self, app: App) -> Component | None:
+        from .worker import Worker
+
+        store, queue, metrics = self.store, self.queue, self._metrics
+        assert store is not None and queue is not None and metrics is not None
+        await store.open()
+        queue.carriers = app.carriers
+        settings = app.settings
+        if not settings.worker:
+            return Background("queue", None, _noop, store.close)
+        worker = Worker(
+            store,
+            app.dispatcher,
+            actions=app.actions,
+            concurrency=settings.max_concurrent_jobs,
+            job_timeout=settings.job_timeout_seconds,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+            queues=settings.queues or sorted({spec.queue for spec in app.actions.values()} | {"default"}),
+            retention=settings.queue_retention_seconds,
+            poll_interval=settings.polling_interval_seconds,
+            metrics=metrics,
+            carriers=app.carriers,
+        )
+        return Background("worker", worker.run(), worker.stop, store.close)
+
+    def routes(self, app: App) -> Sequence[BaseRoute]:
+        from .http import job_routes
+
+        assert self.queue is not None
+        return job_routes(self.queue, app.carriers, max_body_bytes=app.settings.max_body_bytes)
+
+    def cli(self) -> Sequence[click.Command]:
+        from .cli import db, jobs
+
+        return [jobs, db]
+
+
+async def _noop() -> None:
+    return None
