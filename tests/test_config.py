@@ -50,7 +50,6 @@ def test_defaults() -> None:
     assert s.queues is None  # every queue the app's actions declare
     assert (s.plugboard_url, s.plugboard_token) == (None, None)
     assert (s.plugboard_protocol, s.plugboard_max_in_flight) == ("1.0.0", 64)
-    assert s.otel_traces_endpoint == ""
     assert s.action_timeout_seconds is None
     assert s.services == {}
     assert s.log_level_number == 20
@@ -84,12 +83,6 @@ def test_prefixed_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SHUTDOWN_TIMEOUT_SECONDS", "5", "shutdown_timeout_seconds", 5.0),
         ("POLLING_INTERVAL_SECONDS", "0.25", "polling_interval_seconds", 0.25),
         ("WEBSOCKET_URL", "ws://hub:4000/socket", "plugboard_url", "ws://hub:4000/socket"),
-        (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "http://otel:4317",
-            "otel_traces_endpoint",
-            "http://otel:4317",
-        ),
     ],
 )
 def test_seed_environment_names(

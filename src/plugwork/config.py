@@ -144,11 +144,6 @@ class Settings(BaseSettings):
     plugboard_protocol: Literal["1.0.0", "2.0.0"] = "1.0.0"
     plugboard_max_in_flight: int = Field(64, ge=1)
 
-    # tracing
-    otel_traces_endpoint: str = Field(
-        "", validation_alias=_names("otel_traces_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
-
     # actions
     action_timeout_seconds: float | None = Field(None, gt=0)
 

@@ -9,6 +9,7 @@ from otlp_receiver import OTLPReceiver
 from pydantic import BaseModel
 
 from plugwork import App
+from plugwork.config import load_plugin_settings, load_settings
 from plugwork.context import Context
 from plugwork.errors import Forbidden
 from plugwork.observability.otel import OtelRuntime
@@ -24,8 +25,15 @@ class In(BaseModel):
     name: str = "x"
 
 
+def load(**values: object) -> TracingSettings:
+    """The plugin's settings as the app loads them (overrides > environment > YAML > defaults)."""
+    config = load_plugin_settings(TracingSettings, "tracing", load_settings(env_file=None), values)
+    assert isinstance(config, TracingSettings)
+    return config
+
+
 def settings(otlp: OTLPReceiver, **values: object) -> TracingSettings:
-    return TracingSettings.model_validate({"endpoint": otlp.endpoint, **values})
+    return load(endpoint=otlp.endpoint, **values)
 
 
 def traced_app(runtime: OtelRuntime, config: TracingSettings) -> App:
@@ -164,7 +172,7 @@ def test_settings_from_standard_and_usvc_names(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=a%20b,bad")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.01")
-    config = TracingSettings()
+    config = load()
     assert config.tracing_on and not config.logs_on
     assert config.service_name == "svc" and config.sampler_arg == 0.01
     assert config.signal_endpoint("traces") == "http://collector:4318/v1/traces"
@@ -173,13 +181,10 @@ def test_settings_from_standard_and_usvc_names(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_generic_endpoint_gets_signal_paths_over_http_only() -> None:
-    http = TracingSettings(endpoint="http://c:4318/")
+    http = load(endpoint="http://c:4318/")
     assert (http.signal_endpoint("traces"), http.signal_endpoint("logs")) == (
         "http://c:4318/v1/traces",
         "http://c:4318/v1/logs",
     )
-    assert (
-        TracingSettings(endpoint="http://c:4317", protocol="grpc").signal_endpoint("traces")
-        == "http://c:4317"
-    )
-    assert not TracingSettings().tracing_on
+    assert load(endpoint="http://c:4317", protocol="grpc").signal_endpoint("traces") == "http://c:4317"
+    assert not load().tracing_on

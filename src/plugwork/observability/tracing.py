@@ -19,7 +19,9 @@ carrier is installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from ..context import Context
@@ -27,17 +29,21 @@ from ..dispatch import CallNext, Invocation, Outcome
 from ..extras import require
 from .tracing_settings import TracingSettings
 
-TRACE_KEYS = ("traceparent", "tracestate", "baggage")
+PUBLISH_KEY = "x-plugwork-publish"
+"""Written into a job's headers at enqueue: ``<queue>`` or ``<queue>;bulk`` (read by the worker's span)."""
+TRACE_KEYS = ("traceparent", "tracestate", "baggage", PUBLISH_KEY)
 # W3C limits: a traceparent is 55 characters, tracestate at most 512, baggage at most 8192 bytes.
-_MAX_LENGTH = {"traceparent": 128, "tracestate": 512, "baggage": 8192}
+_MAX_LENGTH = {"traceparent": 128, "tracestate": 512, "baggage": 8192, PUBLISH_KEY: 300}
 ACTION_ROUTE = "/actions/"
 MESSAGING_SYSTEM = "plugwork"
+# Set while a PRODUCER span is open around an enqueue: (queue, bulk).
+_publishing: ContextVar[tuple[str, bool] | None] = ContextVar("plugwork_publishing", default=None)
 
 
 class TraceCarrier:
     """W3C Trace Context and Baggage across every transport (a :class:`plugwork.carriers.Carrier`)."""
 
-    keys = TRACE_KEYS
+    keys: tuple[str, ...] = TRACE_KEYS
 
     def __init__(self) -> None:
         self._otel = require("opentelemetry.propagate", extra="otel")
@@ -46,7 +52,7 @@ class TraceCarrier:
     def extract(self, headers: Mapping[str, str], ctx: Context) -> None:
         """Keep the incoming trace headers in ``ctx.trace`` (parsed by the middleware, once)."""
         found = None
-        for key in TRACE_KEYS:
+        for key in TRACE_KEYS[:3]:
             value = headers.get(key)
             if value and len(value) <= _MAX_LENGTH[key]:  # an oversized header is dropped, never cut
                 if found is None:
@@ -54,6 +60,12 @@ class TraceCarrier:
                 found[key] = value
         if found is not None:
             ctx.trace = found
+        publish = headers.get(PUBLISH_KEY)
+        if publish and ctx.transport == "queue" and len(publish) <= _MAX_LENGTH[PUBLISH_KEY]:
+            queue, _, bulk = publish.partition(";")
+            ctx.extras["queue"] = queue
+            if bulk == "bulk":
+                ctx.extras["trace_bulk"] = True
 
     def inject(self, ctx: Context, headers: MutableMapping[str, str]) -> None:
         """Write the current span's context; outside a span, pass the incoming headers on unchanged."""
@@ -61,6 +73,49 @@ class TraceCarrier:
         self._propagator.inject(headers)
         if len(headers) == before and ctx.trace:
             headers.update(ctx.trace)
+        publishing = _publishing.get()
+        if publishing is not None:
+            queue, bulk = publishing
+            headers[PUBLISH_KEY] = f"{queue};bulk" if bulk else queue
+
+
+class PublishSpans:
+    """The job queue's publish hook: a PRODUCER span ``publish <queue>`` around each enqueue.
+
+    The job headers are written inside it, so the job's CONSUMER span is its child (or links to it).
+    """
+
+    def __init__(self, tracer: Any) -> None:
+        self._trace = require("opentelemetry.trace", extra="otel")
+        self._context = require("opentelemetry.context", extra="otel")
+        self._tracer = tracer
+
+    @contextmanager
+    def __call__(self, queue: str, action: str, count: int) -> Iterator[None]:
+        attributes: dict[str, Any] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": queue,
+            "plugwork.action": action,
+        }
+        if count > 1:
+            attributes["messaging.batch.message_count"] = count
+        trace = self._trace
+        span = self._tracer.start_span(
+            f"publish {queue}", kind=trace.SpanKind.PRODUCER, attributes=attributes
+        )
+        token = self._context.attach(trace.set_span_in_context(span))
+        publishing = _publishing.set((queue, count > 1))
+        try:
+            yield
+        except BaseException as exc:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            _publishing.reset(publishing)
+            self._context.detach(token)
+            span.end()
 
 
 def _propagator() -> Any:
@@ -125,10 +180,10 @@ class TracingMiddleware:
         return outcome
 
     def _links(self, invocation: Invocation) -> bool:
-        ctx = invocation.context
-        if ctx.extras.get("trace_link"):  # the enqueuer asked for a link (bulk enqueue, cron)
-            return True
-        return self._settings.propagation(_queue_of(invocation)) == "link"
+        mode = self._settings.propagation(_queue_of(invocation))
+        if mode is None:  # not configured for this queue: bulk enqueues link, single ones are children
+            return bool(invocation.context.extras.get("trace_bulk"))
+        return mode == "link"
 
     def _http(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
         ctx = invocation.context

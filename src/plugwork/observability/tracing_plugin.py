@@ -1,10 +1,11 @@
 """:class:`TracingPlugin`: OpenTelemetry for an app — the SDK, the tracing middleware, the trace carrier.
 
 Enabled when a traces or logs endpoint is set (see :class:`TracingSettings`). At each app start, in the
-process that serves (so after any fork), it builds this process's :class:`OtelRuntime`, adds the one
-:class:`TracingMiddleware` and the :class:`TraceCarrier`, puts ``trace_id``/``span_id`` on every log line
-written inside a span, and forwards log events to OTLP when a logs endpoint is set. At stop it flushes
-what is buffered, within ``shutdown_timeout_seconds``.
+process that serves (so after any fork: ``plugwork run``, ``plugwork worker``), it builds this process's
+:class:`OtelRuntime`, adds the one :class:`TracingMiddleware` and the :class:`TraceCarrier`, opens a
+PRODUCER span around each enqueue, puts ``trace_id``/``span_id`` on every log line written inside a span,
+and forwards log events to OTLP when a logs endpoint is set. The runtime is a service, so it is flushed
+after every transport has stopped (within ``shutdown_timeout_seconds``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,32 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..plugins import AppInit, Background, Component, Plugin
+from ..errors import DependencyError
+from ..plugins import AppInit, Component, Plugin
+from ..services import Service
 from . import logging as pw_logging
 from .otel import OtelRuntime
 from .otel_logs import StructlogExporter
-from .tracing import TraceCarrier, TracingMiddleware, trace_ids_source
+from .tracing import PublishSpans, TraceCarrier, TracingMiddleware, trace_ids_source
 from .tracing_settings import TracingSettings
 
 if TYPE_CHECKING:
     from ..app import App
+
+
+class OtelService(Service):
+    """Holds this process's :class:`OtelRuntime`; stopping it flushes and shuts the exporters down."""
+
+    name = "tracing"
+    required = False
+
+    def __init__(self, runtime: OtelRuntime) -> None:
+        self.runtime = runtime
+
+    async def stop(self) -> None:
+        pw_logging.set_trace_hooks(None)
+        # The flush is blocking network I/O, bounded by shutdown_timeout_seconds: off the event loop.
+        await asyncio.to_thread(self.runtime.shutdown)
 
 
 class TracingPlugin(Plugin):
@@ -31,7 +49,7 @@ class TracingPlugin(Plugin):
 
     def __init__(self, *, span_exporter: Any = None, **overrides: Any) -> None:
         super().__init__(**overrides)
-        # An SDK SpanExporter to use instead of OTLP (tests, benchmarks, an in-process collector).
+        # An SDK SpanExporter to use instead of OTLP (benchmarks, an in-process collector).
         self._span_exporter = span_exporter
         self.runtime: OtelRuntime | None = None
 
@@ -45,6 +63,7 @@ class TracingPlugin(Plugin):
         runtime = self.runtime = OtelRuntime(
             config, app.name, app.settings.version, span_exporter=self._span_exporter
         )
+        init.add_service(OtelService(runtime))
         if config.tracing_on:
             init.add_middleware(TracingMiddleware(runtime.tracer, config, app.name))
             init.add_carrier(TraceCarrier())
@@ -52,11 +71,13 @@ class TracingPlugin(Plugin):
         pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
 
     async def start(self, app: App) -> Component | None:
-        return Background("tracing", None, stop=self._stop)
+        from ..queue.client import JobQueue
 
-    async def _stop(self) -> None:
-        runtime, self.runtime = self.runtime, None
-        pw_logging.set_trace_hooks(None)
-        if runtime is not None:
-            # The flush is blocking network I/O, bounded by shutdown_timeout_seconds: off the event loop.
-            await asyncio.to_thread(runtime.shutdown)
+        runtime = self.runtime
+        if runtime is not None and self.config.tracing_on:
+            try:
+                queue = app.get(JobQueue)
+            except DependencyError:  # no job queue in this app
+                return None
+            queue.publish_hook = PublishSpans(runtime.tracer)
+        return None

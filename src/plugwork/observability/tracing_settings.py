@@ -13,7 +13,8 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..config import PluginSettings
 
 Protocol = Literal["http/protobuf", "grpc"]
 Propagation = Literal["child", "link"]
@@ -28,13 +29,12 @@ SAMPLERS = (
 
 
 def _env(field: str, *standard: str) -> AliasChoices:
-    return AliasChoices(f"PLUGWORK_TRACING_{field.upper()}", *standard, field)
+    # Every field has an explicit list of variables: never a bare name (``USER`` is set on every machine).
+    return AliasChoices(f"PLUGWORK_TRACING_{field.upper()}", *standard)
 
 
-class TracingSettings(BaseSettings):
+class TracingSettings(PluginSettings):
     """OpenTelemetry export and sampling settings (see docs/observability.md for every name)."""
-
-    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, env_ignore_empty=True)
 
     enabled: bool | None = Field(None, validation_alias=_env("enabled"))
     service_name: str | None = Field(None, validation_alias=_env("service_name", "OTEL_SERVICE_NAME"))
@@ -59,12 +59,16 @@ class TracingSettings(BaseSettings):
     sampler_arg: float = Field(
         1.0, ge=0, le=1, validation_alias=_env("sampler_arg", "OTEL_TRACES_SAMPLER_ARG")
     )
-    export_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    shutdown_timeout_seconds: float = Field(5.0, ge=0, le=300)
-    max_queue_size: int = Field(2048, ge=1, le=1_000_000)
+    export_timeout_seconds: float = Field(10.0, gt=0, le=300, validation_alias=_env("export_timeout_seconds"))
+    shutdown_timeout_seconds: float = Field(
+        5.0, ge=0, le=300, validation_alias=_env("shutdown_timeout_seconds")
+    )
+    max_queue_size: int = Field(2048, ge=1, le=1_000_000, validation_alias=_env("max_queue_size"))
     # How a job's span relates to its enqueuer's: "child" (one trace) or "link" (its own trace, linked),
-    # by queue name; "*" sets the default. Bulk enqueues and cron jobs always link (see docs).
-    queue_propagation: dict[str, Propagation] = Field(default_factory=dict)
+    # by queue name; "*" sets the default. Unset: jobs of a bulk enqueue link, the others are children.
+    queue_propagation: dict[str, Propagation] = Field(
+        default_factory=dict, validation_alias=_env("queue_propagation")
+    )
 
     @field_validator("sampler")
     @classmethod
@@ -112,6 +116,6 @@ class TracingSettings(BaseSettings):
             headers["authorization"] = "Basic " + base64.b64encode(token).decode()
         return headers
 
-    def propagation(self, queue: str) -> Propagation:
-        """``child`` or ``link`` for jobs of ``queue``."""
-        return self.queue_propagation.get(queue) or self.queue_propagation.get("*") or "child"
+    def propagation(self, queue: str) -> Propagation | None:
+        """``child`` or ``link`` for jobs of ``queue``, None when not configured (bulk links, else child)."""
+        return self.queue_propagation.get(queue) or self.queue_propagation.get("*")
