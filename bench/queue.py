@@ -91,8 +91,8 @@ def plugwork_dispatcher(actions: dict[str, Any], on_start: Any) -> Any:
 
 
 async def plugwork_worker(url: str, count: int, mode: str, profile: bool) -> dict[str, Any]:
-    from plugwork.queue.jobs import JobStatus
     from plugwork.queue import store_from_url
+    from plugwork.queue.jobs import JobStatus
     from plugwork.queue.worker import Worker
 
     store = store_from_url(url)
@@ -154,8 +154,8 @@ async def plugwork_worker(url: str, count: int, mode: str, profile: bool) -> dic
 
 
 async def plugwork_setup(url: str) -> Any:
-    from plugwork.queue.client import JobQueue
     from plugwork.queue import store_from_url
+    from plugwork.queue.client import JobQueue
 
     store = store_from_url(url)
     await store.open()

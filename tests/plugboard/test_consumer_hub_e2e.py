@@ -18,12 +18,16 @@ import httpx
 import pytest
 import uvicorn
 from consumer_fixtures import Gate, build
+from pydantic import BaseModel
 
+from plugwork import App, Context, action
 from plugwork.actions import Action
 from plugwork.dispatch import Dispatcher
 from plugwork.plugboard.consumer import PlugboardConsumer
 from plugwork.plugboard.hub.core import Hub, HubSettings
 from plugwork.plugboard.hub.server import create_app
+from plugwork.plugboard.plugin import PlugboardPlugin
+from plugwork.testing import TestClient
 
 FAST: dict[str, Any] = {"reconnect_min": 0.01, "reconnect_max": 0.05, "connect_timeout": 5.0}
 
@@ -261,3 +265,31 @@ async def test_heartbeats_keep_an_idle_consumer_connected(tmp_path, app):
             await until(lambda: beating.health()[1]["heartbeats"] >= 40, timeout=10)
             await until(lambda: silent.health()[1]["reconnects"] >= 1)
             assert beating.health()[1]["reconnects"] == 0
+
+
+class _Probe(BaseModel):
+    pass
+
+
+@action
+async def probe(data: _Probe, ctx: Context) -> dict[str, Any]:
+    return {"correlation_id": ctx.correlation_id, "transport": ctx.transport}
+
+
+async def test_the_producer_correlation_id_reaches_the_consumer_and_comes_back(env):
+    # A whole Plugwork app, its Plugboard consumer enabled from settings (the built-in plugin).
+    app = App("billing", actions=[probe])
+    async with TestClient(app, plugboard_url=env.ws_url, plugboard_token=env.token):
+        await until(lambda: app.plugin(PlugboardPlugin).consumer is not None)
+        consumer = app.plugin(PlugboardPlugin).consumer
+        await until(lambda: green(consumer))
+        answer = await env.http.post(
+            "/",
+            json={"service_id": env.service_id, "action": "probe", "fields": {}},
+            headers={"X-Correlation-ID": "producer-1"},
+        )
+        assert answer.headers["x-correlation-id"] == "producer-1"
+        assert answer.json()["fields"] == {"correlation_id": "producer-1", "transport": "plugboard"}
+        # Without one, the hub makes one up and the consumer uses it.
+        answer = await env.call("probe", {})
+        assert answer.json()["fields"]["correlation_id"] == answer.headers["x-correlation-id"]

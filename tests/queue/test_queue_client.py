@@ -14,12 +14,12 @@ from queue_helpers import Name, make_action, make_dispatcher, running
 
 from plugwork.context import Context, current_context
 from plugwork.errors import ActionError, ErrorCode, InvalidInput, NotFound, Unavailable, UnknownAction
+from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.client import JobQueue
 from plugwork.queue.jobs import JobStatus
 from plugwork.queue.memory import MemoryJobStore
 from plugwork.queue.metrics import QueueMetrics, queue_health
 from plugwork.queue.retry import RetryPolicy
-from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.worker import Worker
 
 
@@ -175,8 +175,8 @@ async def test_health_check(tmp_path: Any) -> None:
 
 async def test_max_attempts_zero_is_refused_not_defaulted() -> None:
     from plugwork.errors import InvalidInput
-    from plugwork.queue.client import JobQueue
     from plugwork.queue import store_from_url
+    from plugwork.queue.client import JobQueue
 
     store = store_from_url("memory://")
     await store.open()

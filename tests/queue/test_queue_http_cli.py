@@ -16,11 +16,11 @@ from pydantic import BaseModel
 from queue_helpers import make_action
 from starlette.applications import Starlette
 
+from plugwork.queue import store_from_url
 from plugwork.queue.cli import db, jobs, parse_duration
 from plugwork.queue.client import JobQueue
 from plugwork.queue.jobs import JobStatus
 from plugwork.queue.memory import MemoryJobStore
-from plugwork.queue import store_from_url
 
 
 class Name(BaseModel):

@@ -109,9 +109,9 @@ def test_named_queries_load(dialect: str) -> None:
 
 def test_store_from_url_picks_the_store() -> None:
     from plugwork.errors import ConfigError
+    from plugwork.queue import store_from_url
     from plugwork.queue.memory import MemoryJobStore
     from plugwork.queue.sqlite import sqlite_path
-    from plugwork.queue import store_from_url
 
     assert isinstance(store_from_url("memory://"), MemoryJobStore)
     assert isinstance(store_from_url("sqlite:///.plugwork/jobs.db"), SQLiteJobStore)

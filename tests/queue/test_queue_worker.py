@@ -11,10 +11,10 @@ from queue_helpers import Empty, Name, eventually, make_action, make_dispatcher,
 
 from plugwork.context import Context, current_context
 from plugwork.errors import InvalidInput, Unavailable
+from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.cron import CronScheduler
 from plugwork.queue.jobs import JobStatus, NewJob, encode_json
 from plugwork.queue.retry import RetryPolicy
-from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.worker import Worker
 
 FAST = {

@@ -10,8 +10,8 @@ import httpx
 from click.testing import CliRunner
 from hub_helpers import ADMIN_TOKEN, Credentials, RunningHub, V1Consumer, fast_settings, running_hub
 
-from plugwork.plugboard.hub.cli import hub as hub_cli
 from plugwork.plugboard.hub import open_store
+from plugwork.plugboard.hub.cli import hub as hub_cli
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

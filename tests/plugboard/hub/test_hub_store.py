@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 
 from plugwork.errors import NotFound
+from plugwork.plugboard.hub import open_store
 from plugwork.plugboard.hub.models import hash_secret
 from plugwork.plugboard.hub.postgres import PostgresHubStore
 from plugwork.plugboard.hub.sqlite import SQLiteHubStore
-from plugwork.plugboard.hub import open_store
 from plugwork.plugboard.hub.store import HubStore, migrations
 
 
