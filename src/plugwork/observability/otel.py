@@ -5,16 +5,63 @@ fork: a ``BatchSpanProcessor`` made before a fork would hold a dead export threa
 flushed and shut down, within ``shutdown_timeout_seconds``, when it stops. The provider is the runtime's
 own (Plugwork's spans never depend on the global one); it also becomes the global provider if none was set,
 so that ``opentelemetry.trace.get_tracer()`` in user code joins the same traces.
+
+An app can start, stop and start again, but OpenTelemetry's global provider can be set only once per
+process: the global one is therefore a small delegating provider that sends each span to the runtime
+running now (see :func:`active_runtime`), and to a no-op tracer between runs.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..extras import require
 from .tracing_settings import TracingSettings
 
 SCOPE = "plugwork"
+_lock = threading.Lock()
+_active: OtelRuntime | None = None
+_installed = False
+
+
+def active_runtime() -> OtelRuntime | None:
+    """The runtime of the app (or hub) running in this process now, if tracing is on."""
+    return _active
+
+
+def _install_global_provider() -> None:
+    """Make the global provider delegate to the active runtime (once per process)."""
+    global _installed
+    trace_api = require("opentelemetry.trace", extra="otel")
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+        if not isinstance(trace_api.get_tracer_provider(), trace_api.ProxyTracerProvider):
+            return  # the user set their own provider: leave it alone
+
+        class _ActiveTracer(trace_api.Tracer):  # type: ignore[misc,name-defined]
+            def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                self._args, self._kwargs = args, kwargs
+
+            def _tracer(self) -> Any:
+                runtime = _active
+                if runtime is None:
+                    return trace_api.NoOpTracer()
+                return runtime.provider.get_tracer(*self._args, **self._kwargs)
+
+            def start_span(self, *args: Any, **kwargs: Any) -> Any:
+                return self._tracer().start_span(*args, **kwargs)
+
+            def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+                return self._tracer().start_as_current_span(*args, **kwargs)
+
+        class _ActiveProvider(trace_api.TracerProvider):  # type: ignore[misc,name-defined]
+            def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+                return _ActiveTracer(args, kwargs)
+
+        trace_api.set_tracer_provider(_ActiveProvider())
 
 
 def _sampler(settings: TracingSettings) -> Any:
@@ -61,7 +108,6 @@ class OtelRuntime:
         sdk_trace = require("opentelemetry.sdk.trace", extra="otel")
         export = require("opentelemetry.sdk.trace.export", extra="otel")
         resources = require("opentelemetry.sdk.resources", extra="otel")
-        trace_api = require("opentelemetry.trace", extra="otel")
         self.settings = settings
         attributes = {"service.name": settings.service_name or service_name}
         if version:
@@ -78,8 +124,7 @@ class OtelRuntime:
                 )
             )
         self.tracer = self.provider.get_tracer(SCOPE)
-        if isinstance(trace_api.get_tracer_provider(), trace_api.ProxyTracerProvider):
-            trace_api.set_tracer_provider(self.provider)
+        _install_global_provider()
         self.logger: Any = None
         self._log_provider: Any = None
         if settings.logs_on:
@@ -92,9 +137,14 @@ class OtelRuntime:
                 )
             )
             self.logger = self._log_provider.get_logger(SCOPE)
+        global _active
+        _active = self
 
     def shutdown(self) -> None:
         """Export what is buffered (bounded by ``shutdown_timeout_seconds``), then stop the exporters."""
+        global _active
+        if _active is self:
+            _active = None
         millis = int(self.settings.shutdown_timeout_seconds * 1000)
         self.provider.force_flush(millis)
         self.provider.shutdown()

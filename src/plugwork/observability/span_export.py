@@ -1,64 +1,83 @@
-"""The OpenTelemetry exporter hook for spans recorded elsewhere (the PyModules ``Tracer`` API).
+"""The OpenTelemetry exporter hook for traces recorded by the PyModules ``Tracer`` API.
 
-A tracer that records its own spans (name, start and end times, attributes, children) hands each finished
-trace to :meth:`OpenTelemetryExporter.export`; when tracing is on, the spans are re-created with their own
-timestamps under the current OpenTelemetry context, so they join the invocation's trace. When tracing is
-off, ``export`` does nothing. A record is a mapping (what ``to_dict()`` returns) or any object with the
-same attributes::
+The PyModules tracer (:mod:`plugwork.events.tracing`) records its own spans and hands each finished trace
+to an ``export_func(trace_dict)``. :class:`OpenTelemetryExporter` is such a function's owner::
 
-    {"name": "process_order", "start_time": 1700000000.0, "end_time": 1700000000.2,
-     "attributes": {"order": "123"}, "error": None, "spans": [{"name": "validate", ...}]}
+    tracer = Tracer(service_name="orders", export_func=OpenTelemetryExporter().export)
 
-Times are seconds since the epoch; ``error`` (a message) marks the span failed.
+Each finished trace is re-created as OpenTelemetry spans with its own timestamps, under the current
+OpenTelemetry context (so, inside an action, they join the invocation's trace) and exported with the app's
+spans. The dict is what ``TraceContext.to_dict()`` returns: the root span's ``name``, ``span_id``,
+``start``, ``end`` (epoch seconds), ``attributes`` and ``error``, plus ``correlation_id`` and a flat list
+``spans`` of the nested spans, each pointing at its parent with ``parent_id``. Nested ``children`` lists
+are accepted too. Without the OpenTelemetry SDK configured the spans go to the API's no-op tracer.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from ..extras import require
 
-MAX_DEPTH = 32
+MAX_DEPTH = 64
 MAX_SPANS = 10_000
 
 
 class OpenTelemetryExporter:
-    """``export(record)``: replay a finished trace record as OpenTelemetry spans (see the module doc)."""
+    """``export(trace_dict)``: replay a finished PyModules trace as OpenTelemetry spans (see above)."""
 
     def __init__(self, tracer: Any = None) -> None:
         self._trace = require("opentelemetry.trace", extra="otel")
         self._tracer = tracer
 
-    def export(self, record: Any) -> None:
-        """Re-create ``record`` and its children as spans under the current context (bounded in size)."""
+    def export(self, record: Mapping[str, Any]) -> None:
+        """Re-create ``record`` and its spans under the current context (at most ``MAX_SPANS``)."""
         tracer = self._tracer or self._trace.get_tracer("plugwork.events")
-        self._emit(tracer, record, None, 0, [0])
+        by_parent: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+        for span in record.get("spans") or ():
+            if isinstance(span, Mapping):
+                by_parent[span.get("parent_id")].append(span)
+        extra = {}
+        if record.get("correlation_id"):
+            extra["plugwork.correlation_id"] = str(record["correlation_id"])
+        self._emit(tracer, record, None, by_parent, 0, [0], extra)
 
-    def _emit(self, tracer: Any, record: Any, parent: Any, depth: int, count: list[int]) -> None:
+    def _emit(
+        self,
+        tracer: Any,
+        record: Mapping[str, Any],
+        parent: Any,
+        by_parent: dict[Any, list[Mapping[str, Any]]],
+        depth: int,
+        count: list[int],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if depth >= MAX_DEPTH or count[0] >= MAX_SPANS:
             return
         count[0] += 1
-        get = (
-            record.get
-            if isinstance(record, Mapping)
-            else lambda key, default=None: getattr(record, key, default)
-        )
-        start, end = get("start_time"), get("end_time")
-        attributes = {str(k): _attribute(v) for k, v in (get("attributes") or {}).items()}
+        attributes = {str(k): _attribute(v) for k, v in (record.get("attributes") or {}).items()}
+        attributes.update(extra or {})
         span = tracer.start_span(
-            str(get("name") or "span"),
+            str(record.get("name") or "span"),
             context=parent,
             attributes=attributes,
-            start_time=_nanos(start),
+            start_time=_nanos(record.get("start", record.get("start_time"))),
         )
-        error = get("error")
+        error = record.get("error")
         if error:
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(error)))
-        child_context = self._trace.set_span_in_context(span, parent)
-        for child in get("spans") or get("children") or ():
-            self._emit(tracer, child, child_context, depth + 1, count)
-        span.end(end_time=_nanos(end))
+        context = self._trace.set_span_in_context(span, parent)
+        span_id = record.get("span_id")
+        children = [
+            *(by_parent.get(span_id, ()) if span_id is not None else ()),
+            *(record.get("children") or ()),
+        ]
+        for child in children:
+            if isinstance(child, Mapping):
+                self._emit(tracer, child, context, by_parent, depth + 1, count)
+        span.end(end_time=_nanos(record.get("end", record.get("end_time"))))
 
 
 def _nanos(seconds: Any) -> int | None:

@@ -1,0 +1,98 @@
+"""Log lines inside a span carry its ids; structlog events go to OTLP when a logs endpoint is set."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from otlp_receiver import OTLPReceiver
+from pydantic import BaseModel
+from traced_service import build
+
+from core_helpers import LogCapture
+from plugwork.observability.span_export import OpenTelemetryExporter
+from plugwork.testing import TestClient
+
+TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def endpoints(otlp: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{otlp.endpoint}/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", f"{otlp.endpoint}/v1/logs")
+
+
+async def test_log_lines_carry_the_span_ids_and_are_exported(otlp: OTLPReceiver, endpoints: None) -> None:
+    with LogCapture() as logs:
+        async with TestClient(build()) as client:
+            response = await client.http.post(
+                "/actions/quote", json={"item": "lamp"}, headers={"traceparent": TRACEPARENT}
+            )
+            assert response.status_code == 200
+    [span] = otlp.wait_for_spans(1)
+    [line] = logs.events("quoting")
+    assert (line["trace_id"], line["span_id"]) == (TRACE_ID, span.span_id)
+    assert all("trace_id" not in line for line in logs.events("app started"))  # outside any span
+    deadline = time.monotonic() + 20
+    while not any(record.body == "quoting" for record in otlp.logs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [record] = [r for r in otlp.logs if r.body == "quoting"]
+    assert (record.trace_id, record.span_id, record.severity) == (TRACE_ID, span.span_id, "INFO")
+    assert record.attributes["item"] == "lamp"
+    assert record.service == "traced-service"
+
+
+class Empty(BaseModel):
+    pass
+
+
+async def test_pymodules_traces_join_the_invocation_trace(otlp: OTLPReceiver, endpoints: None) -> None:
+    exporter = OpenTelemetryExporter()
+    app = build()
+
+    @app.action("legacy")
+    async def legacy(body: Empty) -> dict[str, bool]:
+        now = time.time()
+        exporter.export(
+            {
+                "name": "process_order",
+                "span_id": "r1",
+                "start": now - 0.2,
+                "end": now,
+                "attributes": {"order": 123},
+                "error": None,
+                "correlation_id": "order-123",
+                "spans": [
+                    {
+                        "name": "validate",
+                        "span_id": "s1",
+                        "parent_id": "r1",
+                        "start": now - 0.2,
+                        "end": now - 0.1,
+                    },
+                    {
+                        "name": "save",
+                        "span_id": "s2",
+                        "parent_id": "r1",
+                        "start": now - 0.1,
+                        "end": now,
+                        "error": "x",
+                    },
+                ],
+            }
+        )
+        return {"ok": True}
+
+    async with TestClient(app) as client:
+        response = await client.http.post("/actions/legacy", json={}, headers={"traceparent": TRACEPARENT})
+        assert response.status_code == 200
+    spans = {s.name: s for s in otlp.wait_for_spans(4)}
+    action, root = spans["POST /actions/legacy"], spans["process_order"]
+    assert {s.trace_id for s in spans.values()} == {TRACE_ID}
+    assert root.parent_span_id == action.span_id
+    assert spans["validate"].parent_span_id == root.span_id == spans["save"].parent_span_id
+    assert root.attributes == {"order": 123, "plugwork.correlation_id": "order-123"}
+    assert spans["save"].status_code == 2
