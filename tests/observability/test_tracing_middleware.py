@@ -37,7 +37,7 @@ def settings(otlp: OTLPReceiver, **values: object) -> TracingSettings:
 
 
 def traced_app(runtime: OtelRuntime, config: TracingSettings) -> App:
-    app = App("traced", settings=None, middleware=[TracingMiddleware(runtime.tracer, config, "traced")])
+    app = App("traced", settings=None, middleware=[TracingMiddleware(runtime.recorder, config, "traced")])
     app.configure(queue_url="none", plugboard_url="")
 
     @app.action("hello")

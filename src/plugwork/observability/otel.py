@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from ..extras import require
+from .spans import SpanRecorder
 from .tracing_settings import TracingSettings
 
 SCOPE = "plugwork"
@@ -113,16 +114,19 @@ class OtelRuntime:
         if version:
             attributes["service.version"] = version
         self.resource = resources.Resource.create(attributes)
-        self.provider = sdk_trace.TracerProvider(resource=self.resource, sampler=_sampler(settings))
+        sampler = _sampler(settings)
+        self.provider = sdk_trace.TracerProvider(resource=self.resource, sampler=sampler)
+        self.recorder: SpanRecorder | None = None
+        """Plugwork's own spans (see :mod:`plugwork.observability.spans`); None when tracing is off."""
         if settings.tracing_on:
             exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
-            self.provider.add_span_processor(
-                export.BatchSpanProcessor(
-                    exporter,
-                    max_queue_size=settings.max_queue_size,
-                    export_timeout_millis=settings.export_timeout_seconds * 1000,
-                )
+            processor = export.BatchSpanProcessor(
+                exporter,
+                max_queue_size=settings.max_queue_size,
+                export_timeout_millis=settings.export_timeout_seconds * 1000,
             )
+            self.provider.add_span_processor(processor)  # user spans (trace.get_tracer()) go there too
+            self.recorder = SpanRecorder(sampler, processor, self.resource, SCOPE)
         self.tracer = self.provider.get_tracer(SCOPE)
         _install_global_provider()
         self.logger: Any = None

@@ -27,6 +27,7 @@ from typing import Any
 from ..context import Context
 from ..dispatch import CallNext, Invocation, Outcome
 from ..extras import require
+from .spans import SpanRecorder
 from .tracing_settings import TracingSettings
 
 PUBLISH_KEY = "x-plugwork-publish"
@@ -85,10 +86,10 @@ class PublishSpans:
     The job headers are written inside it, so the job's CONSUMER span is its child (or links to it).
     """
 
-    def __init__(self, tracer: Any) -> None:
+    def __init__(self, recorder: SpanRecorder) -> None:
         self._trace = require("opentelemetry.trace", extra="otel")
         self._context = require("opentelemetry.context", extra="otel")
-        self._tracer = tracer
+        self._recorder = recorder
 
     @contextmanager
     def __call__(self, queue: str, action: str, count: int) -> Iterator[None]:
@@ -102,9 +103,7 @@ class PublishSpans:
         if count > 1:
             attributes["messaging.batch.message_count"] = count
         trace = self._trace
-        span = self._tracer.start_span(
-            f"publish {queue}", kind=trace.SpanKind.PRODUCER, attributes=attributes
-        )
+        span = self._recorder.start(f"publish {queue}", trace.SpanKind.PRODUCER, attributes)
         token = self._context.attach(trace.set_span_in_context(span))
         publishing = _publishing.set((queue, count > 1))
         try:
@@ -133,11 +132,11 @@ Describe = Callable[[Invocation], "tuple[str, Any, dict[str, Any]]"]
 class TracingMiddleware:
     """One span per invocation, made current while the rest of the chain runs (see the module docstring)."""
 
-    def __init__(self, tracer: Any, settings: TracingSettings, service: str) -> None:
+    def __init__(self, recorder: SpanRecorder, settings: TracingSettings, service: str) -> None:
         trace = require("opentelemetry.trace", extra="otel")
         self._context = require("opentelemetry.context", extra="otel")
         self._trace = trace
-        self._tracer = tracer
+        self._recorder = recorder
         self._settings = settings
         self._service = service
         self._propagator = _propagator()
@@ -159,7 +158,7 @@ class TracingMiddleware:
             if remote.is_valid:
                 links = [self._trace.Link(remote)]
             parent = self._context.Context()  # its own trace, linked to the enqueuer's
-        span = self._tracer.start_span(name, context=parent, kind=kind, attributes=attributes, links=links)
+        span = self._recorder.start(name, kind, attributes, parent, links or ())
         token = self._context.attach(self._trace.set_span_in_context(span, parent))
         try:
             outcome = await call_next(invocation)

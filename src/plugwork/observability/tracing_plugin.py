@@ -64,8 +64,8 @@ class TracingPlugin(Plugin):
             config, app.name, app.settings.version, span_exporter=self._span_exporter
         )
         init.add_service(OtelService(runtime))
-        if config.tracing_on:
-            init.add_middleware(TracingMiddleware(runtime.tracer, config, app.name))
+        if runtime.recorder is not None:
+            init.add_middleware(TracingMiddleware(runtime.recorder, config, app.name))
             init.add_carrier(TraceCarrier())
         sink = StructlogExporter(runtime.logger) if runtime.logger is not None else None
         pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
@@ -74,10 +74,10 @@ class TracingPlugin(Plugin):
         from ..queue.client import JobQueue
 
         runtime = self.runtime
-        if runtime is not None and self.config.tracing_on:
+        if runtime is not None and runtime.recorder is not None:
             try:
                 queue = app.get(JobQueue)
             except DependencyError:  # no job queue in this app
                 return None
-            queue.publish_hook = PublishSpans(runtime.tracer)
+            queue.publish_hook = PublishSpans(runtime.recorder)
         return None

@@ -55,8 +55,9 @@ class HubTracing:
             "http.request.method": "POST",
             "http.route": "/",
         }
-        span = self.runtime.tracer.start_span(
-            f"{service_id}/{action}", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+        assert self.runtime.recorder is not None  # built only when tracing is on
+        span = self.runtime.recorder.start(
+            f"{service_id}/{action}", trace.SpanKind.SERVER, attributes, parent
         )
         token = self._context.attach(trace.set_span_in_context(span, parent))
         try:
