@@ -76,6 +76,8 @@ class OTLPReceiver:
         self.spans: list[ReceivedSpan] = []
         self.logs: list[ReceivedLog] = []
         self.headers: list[dict[str, str]] = []
+        self.fail_next = 0
+        """Answer this many export requests with 503 first (to test the exporter's retries)."""
         self._lock = threading.Lock()
         receiver = self
 
@@ -86,6 +88,12 @@ class OTLPReceiver:
                     self.send_error(413)
                     return
                 body = self.rfile.read(length)
+                with receiver._lock:
+                    failing = receiver.fail_next > 0
+                    receiver.fail_next -= failing
+                if failing:
+                    self.send_error(503)
+                    return
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path == "/v1/traces":

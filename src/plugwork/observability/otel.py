@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from ..extras import require
+from .otlp_http import OTLPHttpSpanExporter
 from .spans import SpanRecorder
 from .tracing_settings import TracingSettings
 
@@ -82,10 +83,26 @@ def _span_exporter(settings: TracingSettings) -> Any:
     if settings.protocol == "grpc":
         grpc = require("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", extra="otel")
         return grpc.OTLPSpanExporter(
-            endpoint=endpoint or None, insecure=settings.insecure, headers=headers, timeout=timeout
+            endpoint=endpoint or None,
+            insecure=settings.insecure,
+            headers=headers,
+            timeout=timeout,
+            compression=_compression(settings, grpc=True),
         )
+    if settings.fast_exporter and endpoint:
+        return OTLPHttpSpanExporter(endpoint, headers, timeout, settings.compression)
     http = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", extra="otel")
-    return http.OTLPSpanExporter(endpoint=endpoint or None, headers=headers, timeout=timeout)
+    return http.OTLPSpanExporter(
+        endpoint=endpoint or None, headers=headers, timeout=timeout, compression=_compression(settings)
+    )
+
+
+def _compression(settings: TracingSettings, *, grpc: bool = False) -> Any:
+    if settings.compression != "gzip":
+        return None
+    if grpc:
+        return require("grpc", extra="otel").Compression.Gzip
+    return require("opentelemetry.exporter.otlp.proto.http", extra="otel").Compression.Gzip
 
 
 def _log_exporter(settings: TracingSettings) -> Any:
@@ -94,10 +111,16 @@ def _log_exporter(settings: TracingSettings) -> Any:
     if settings.protocol == "grpc":
         grpc = require("opentelemetry.exporter.otlp.proto.grpc._log_exporter", extra="otel")
         return grpc.OTLPLogExporter(
-            endpoint=endpoint or None, insecure=settings.insecure, headers=headers, timeout=timeout
+            endpoint=endpoint or None,
+            insecure=settings.insecure,
+            headers=headers,
+            timeout=timeout,
+            compression=_compression(settings, grpc=True),
         )
     http = require("opentelemetry.exporter.otlp.proto.http._log_exporter", extra="otel")
-    return http.OTLPLogExporter(endpoint=endpoint or None, headers=headers, timeout=timeout)
+    return http.OTLPLogExporter(
+        endpoint=endpoint or None, headers=headers, timeout=timeout, compression=_compression(settings)
+    )
 
 
 class OtelRuntime:

@@ -49,6 +49,14 @@ class TracingSettings(PluginSettings):
             "protocol", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
         ),
     )
+    compression: Literal["", "none", "gzip"] = Field(
+        "",
+        validation_alias=_env(
+            "compression", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
+        ),
+    )
+    # Plugwork's own protobuf encoder for http/protobuf (4x faster than the stock one; see otlp_encode).
+    fast_exporter: bool = Field(True, validation_alias=_env("fast_exporter"))
     headers: SecretStr = Field(SecretStr(""), validation_alias=_env("headers", "OTEL_EXPORTER_OTLP_HEADERS"))
     user: str = Field("", validation_alias=_env("user", "OTEL_EXPORTER_OTLP_USER"))
     password: SecretStr = Field(
