@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..extras import require
@@ -65,11 +65,15 @@ class SpanRecorder:
         self,
         name: str,
         kind: Any,
-        attributes: dict[str, Any],
+        attributes: dict[str, Any] | Callable[[], dict[str, Any]],
         parent: Any = None,
         links: Sequence[Any] = (),
     ) -> Any:
-        """A started span (recording or not); ``parent`` is an OpenTelemetry context (None: the current)."""
+        """A started span (recording or not); ``parent`` is an OpenTelemetry context (None: the current).
+
+        ``attributes`` may be a function, called only when the span records (the sampler then sees none:
+        the samplers built from the settings do not look at them).
+        """
         if parent is None:
             parent = self._context.get_current()
         parent_span = self._trace.get_current_span(parent).get_span_context()
@@ -79,7 +83,8 @@ class SpanRecorder:
         else:
             trace_id = random.getrandbits(128) or 1
             parent_span, random_id = None, True
-        result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, links)
+        given = None if callable(attributes) else attributes
+        result = self._sampler.should_sample(parent, trace_id, name, kind, given, links)
         sampled = result.decision.is_sampled()
         context = self._span_context(
             trace_id,
@@ -90,9 +95,10 @@ class SpanRecorder:
         )
         if not result.decision.is_recording():
             return self._non_recording(context)
+        values = attributes() if callable(attributes) else attributes
         if result.attributes:
-            attributes = {**attributes, **result.attributes}
-        return self._span_type(self, name, context, parent_span, kind, attributes, tuple(links))
+            values = {**values, **result.attributes}
+        return self._span_type(self, name, context, parent_span, kind, values, tuple(links))
 
     def _finish(self, span: Any) -> None:
         readable = self._readable(

@@ -126,7 +126,7 @@ def _propagator() -> Any:
     )
 
 
-Describe = Callable[[Invocation], "tuple[str, Any, dict[str, Any]]"]
+Describe = Callable[[Invocation], "tuple[str, Any, Callable[[], dict[str, Any]]]"]
 
 
 class TracingMiddleware:
@@ -142,6 +142,7 @@ class TracingMiddleware:
         self._propagator = _propagator()
         self._kinds = trace.SpanKind
         self._error = trace.Status(trace.StatusCode.ERROR)
+        self._http_names: dict[str, str] = {}
         self._describe: dict[str, Describe] = {
             "http": self._http,
             "queue": self._queue,
@@ -184,53 +185,67 @@ class TracingMiddleware:
             return bool(invocation.context.extras.get("trace_bulk"))
         return mode == "link"
 
-    def _http(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
-        ctx = invocation.context
-        known = invocation.spec is not None
-        route = f"{ACTION_ROUTE}{invocation.action}" if known else None
-        attributes: dict[str, Any] = {
-            "http.request.method": "POST",
-            "url.path": f"{ACTION_ROUTE}{invocation.action}",
-            "plugwork.action": invocation.action,
-            "plugwork.correlation_id": ctx.correlation_id,
-        }
-        if route is not None:
-            attributes["http.route"] = route
-        # An unknown action's path is not a route: the span name must stay low-cardinality.
-        return (f"POST {route}" if route else "POST"), self._kinds.SERVER, attributes
+    # Each transport: the span's name and kind at once, its attributes only when the span records (a
+    # request the sampler drops costs no attribute dict; the samplers Plugwork builds ignore attributes).
+    def _http(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
+        name = self._http_names.get(invocation.action) if invocation.spec is not None else "POST"
+        if name is None:
+            name = self._http_names[invocation.action] = f"POST {ACTION_ROUTE}{invocation.action}"
 
-    def _queue(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
-        ctx = invocation.context
+        def attributes() -> dict[str, Any]:
+            values: dict[str, Any] = {
+                "http.request.method": "POST",
+                "url.path": f"{ACTION_ROUTE}{invocation.action}",
+                "plugwork.action": invocation.action,
+                "plugwork.correlation_id": invocation.context.correlation_id,
+            }
+            if invocation.spec is not None:
+                # An unknown action's path is not a route: names and routes stay low-cardinality.
+                values["http.route"] = f"{ACTION_ROUTE}{invocation.action}"
+            return values
+
+        return name, self._kinds.SERVER, attributes
+
+    def _queue(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
         queue = _queue_of(invocation)
-        attributes: dict[str, Any] = {
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.destination.name": queue,
-            "messaging.message.id": ctx.job_id or "",
-            "messaging.plugwork.attempt": ctx.attempt,
-            "token": ctx.job_id or "",  # usvc-lib's name for the job id
-            "plugwork.action": invocation.action,
-            "plugwork.correlation_id": ctx.correlation_id,
-        }
+
+        def attributes() -> dict[str, Any]:
+            ctx = invocation.context
+            return {
+                "messaging.system": MESSAGING_SYSTEM,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": queue,
+                "messaging.message.id": ctx.job_id or "",
+                "messaging.plugwork.attempt": ctx.attempt,
+                "token": ctx.job_id or "",  # usvc-lib's name for the job id
+                "plugwork.action": invocation.action,
+                "plugwork.correlation_id": ctx.correlation_id,
+            }
+
         return f"process {queue}", self._kinds.CONSUMER, attributes
 
-    def _plugboard(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
-        ctx = invocation.context
-        attributes: dict[str, Any] = {
-            "rpc.system": "plugboard",
-            "rpc.service": self._service,
-            "rpc.method": invocation.action,
-            "plugwork.request_id": ctx.request_id or "",
-            "plugwork.correlation_id": ctx.correlation_id,
-        }
+    def _plugboard(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
+        def attributes() -> dict[str, Any]:
+            ctx = invocation.context
+            return {
+                "rpc.system": "plugboard",
+                "rpc.service": self._service,
+                "rpc.method": invocation.action,
+                "plugwork.request_id": ctx.request_id or "",
+                "plugwork.correlation_id": ctx.correlation_id,
+            }
+
         return f"{self._service}/{invocation.action}", self._kinds.SERVER, attributes
 
-    def _internal(self, invocation: Invocation) -> tuple[str, Any, dict[str, Any]]:
-        attributes = {
-            "plugwork.action": invocation.action,
-            "plugwork.transport": invocation.context.transport,
-        }
+    def _internal(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
+        def attributes() -> dict[str, Any]:
+            return {
+                "plugwork.action": invocation.action,
+                "plugwork.transport": invocation.context.transport,
+                "plugwork.correlation_id": invocation.context.correlation_id,
+            }
+
         return invocation.action, self._kinds.INTERNAL, attributes
 
 
