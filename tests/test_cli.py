@@ -191,3 +191,26 @@ def test_subprocess_bad_app() -> None:
     result = run_cli("schema", "not_a_module_abc:app")
     assert result.returncode == 2
     assert "cannot import module 'not_a_module_abc'" in result.stderr
+
+
+def test_call_starts_the_queue_so_an_action_can_enqueue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "enqueuer.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from plugwork import App, action\n\n\n"
+        "class In(BaseModel):\n    n: int\n\n\n"
+        "@action\nasync def later(data: In) -> None:\n    return None\n\n\n"
+        "@action\nasync def schedule(data: In, app: App) -> dict:\n"
+        "    return {'job_id': await app.enqueue('later', {'n': data.n})}\n\n\n"
+        "app = App('enqueuer', actions=[later, schedule])\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PLUGWORK_QUEUE_URL", f"sqlite:///{tmp_path}/jobs.db")
+    result = invoke("call", "enqueuer:app", "schedule", '{"n": 1}')
+    assert result.exit_code == 0, result.output
+    job_id = json.loads(result.stdout)["output"]["job_id"]
+    listed = invoke("jobs", "show", job_id)
+    assert listed.exit_code == 0, listed.output
+    assert '"status": "ready"' in listed.stdout  # enqueued; `call` runs no worker

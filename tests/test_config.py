@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -363,3 +364,30 @@ def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
     config = write(tmp_path / "bomb.yaml", "services:\n  s:\n" + "".join(f"    {row}\n" for row in rows))
     with pytest.raises(ConfigError, match="too large"):
         load_settings(config)
+
+
+def _documented_settings() -> set[str]:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    table = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE))
+
+
+def test_every_setting_is_documented_and_every_documented_setting_exists() -> None:
+    assert _documented_settings() == set(Settings.model_fields)
+
+
+# Settings that act inside config.py itself (a derived default), with the test that shows it.
+_ACT_IN_CONFIG = {"debug": "test_debug_lowers_default_log_level_only"}
+
+
+def test_every_setting_is_read_by_the_code_it_configures() -> None:
+    # A documented setting that nothing reads does nothing: it must not exist.
+    src = Path(__file__).resolve().parent.parent / "src" / "plugwork"
+    code = "\n".join(p.read_text() for p in src.rglob("*.py") if p.name != "config.py")
+    unread = [
+        name
+        for name in Settings.model_fields
+        if name not in _ACT_IN_CONFIG and not re.search(rf"settings(\(\))?\.{name}\b", code)
+    ]
+    assert unread == []
+    assert all(test in globals() for test in _ACT_IN_CONFIG.values())

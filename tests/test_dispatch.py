@@ -23,6 +23,7 @@ from plugwork import (
     InvocationTimeout,
     Outcome,
     RateLimited,
+    Settings,
     Unauthorized,
     Unavailable,
     UnknownAction,
@@ -170,6 +171,7 @@ def test_error_code_statuses() -> None:
         ErrorCode.NOT_FOUND: 404,
         ErrorCode.CONFLICT: 409,
         ErrorCode.PAYLOAD_TOO_LARGE: 413,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
         ErrorCode.RATE_LIMITED: 429,
         ErrorCode.CIRCUIT_OPEN: 503,
         ErrorCode.UNAVAILABLE: 503,
@@ -374,3 +376,45 @@ async def test_log_lines_of_an_invocation_carry_correlation_id_and_action() -> N
     assert sync_line["correlation_id"] == "corr-sync" and sync_line["action"] == "chatty_sync"
     (outside,) = logs.events("outside")
     assert "correlation_id" not in outside
+
+
+class _Empty(BaseModel):
+    pass
+
+
+def _raising(name: str, error: Exception) -> Any:
+    async def handler(data: _Empty) -> None:
+        raise error
+
+    return action(name)(handler)
+
+
+async def test_the_public_errors_an_action_raises_keep_their_status() -> None:
+    from plugwork.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+
+    raised = {
+        "missing": (NotFound("no order 7"), 404, "NOT_FOUND"),
+        "clash": (Conflict("order 7 is already paid"), 409, "CONFLICT"),
+        "nope": (Forbidden("not yours"), 403, "FORBIDDEN"),
+        "bad": (InvalidInput("bad field", details=[{"field": "x"}]), 422, "VALIDATION_ERROR"),
+        "odd": (BadRequest("odd request"), 400, "BAD_REQUEST"),
+        "down": (Unavailable("try later"), 503, "UNAVAILABLE"),
+    }
+    specs = [_raising(name, error) for name, (error, _, _) in raised.items()]
+    async with App("errors", actions=specs, settings=Settings(**OFFLINE)) as app:
+        for name, (error, status, code) in raised.items():
+            outcome = await app.invoke(name, {})
+            assert (outcome.status, outcome.code) == (status, code), name
+            assert outcome.error is not None and outcome.error.message == str(error)
+
+
+async def test_a_store_error_raised_by_an_action_is_internal() -> None:
+    from plugwork.errors import StoreError
+
+    secret = "connection pool exhausted: host=db password=hunter2"
+    async with App(
+        "errors", actions=[_raising("broken", StoreError(secret))], settings=Settings(**OFFLINE)
+    ) as app:
+        outcome = await app.invoke("broken", {})
+    assert outcome.code == "INTERNAL"
+    assert outcome.error is not None and "hunter2" not in outcome.error.message

@@ -76,7 +76,9 @@ def test_plugwork_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, que
             assert greeted.json() == {"message": "Hello, World!"}
             assert greeted.headers["x-correlation-id"] == "e2e-1"
 
-            invalid = httpx.post(f"{base}/actions/greet", content=b'{"name": ')
+            invalid = httpx.post(
+                f"{base}/actions/greet", content=b'{"name": ', headers={"content-type": "application/json"}
+            )
             assert invalid.status_code == 400
 
             health = httpx.get(f"{base}/health")
@@ -125,3 +127,69 @@ def test_plugwork_run_exits_non_zero_when_the_app_cannot_start(tmp_path: Path) -
     assert result.returncode != 0
     failed = [json.loads(line) for line in result.stderr.splitlines() if '"app start failed"' in line]
     assert failed and "db.internal:5432 refused" in failed[0]["error"], result.stderr
+
+
+WRAPPED_APP = """
+from pydantic import BaseModel
+from plugwork import App, action, get_logger
+
+log = get_logger("wrapped")
+
+
+class In(BaseModel):
+    name: str
+
+
+@action
+async def hello(data: In) -> dict:
+    log.info("saying hello", name=data.name)
+    return {"hello": data.name}
+
+
+app = App("wrapped", actions=[hello])
+
+
+class HeaderMiddleware:
+    # A user's own ASGI middleware around the Plugwork app (Starlette's convention: it keeps `.app`).
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def tagged(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"x-wrapped", b"yes")]
+            await send(message)
+
+        await self.app(scope, receive, tagged if scope["type"] == "http" else send)
+
+
+asgi = HeaderMiddleware(app.asgi)
+"""
+
+
+@pytest.mark.parametrize("server", ["plugwork", "uvicorn"])
+def test_a_wrapped_app_is_served_with_its_log_context(tmp_path: Path, server: str) -> None:
+    (tmp_path / "wrapped.py").write_text(WRAPPED_APP)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGWORK_")}
+    env.update(PLUGWORK_QUEUE_URL="none", PLUGWORK_LOG_JSON="true", PYTHONPATH=str(tmp_path))
+    command = {
+        "plugwork": [str(PLUGWORK), "run", "wrapped:asgi", "--port", str(port)],
+        "uvicorn": [sys.executable, "-m", "uvicorn", "wrapped:asgi", "--port", str(port), "--no-access-log"],
+    }[server]
+    log_file = tmp_path / "server.log"
+    with log_file.open("wb") as log_out:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log_out, stderr=subprocess.STDOUT)
+        try:
+            wait_until_ready(proc, base, log_file)
+            answer = httpx.post(
+                f"{base}/actions/hello", json={"name": "Ada"}, headers={"X-Correlation-ID": "w-1"}
+            )
+            assert answer.json() == {"hello": "Ada"}
+            assert answer.headers["x-wrapped"] == "yes"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    said = [line for line in log_lines(log_file) if line.get("event") == "saying hello"]
+    assert said and said[0]["correlation_id"] == "w-1" and said[0]["action"] == "hello"

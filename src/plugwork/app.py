@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -133,6 +134,27 @@ class App:
         self._overrides.update({k: v for k, v in overrides.items() if v is not None})
         self._settings = None
         return self
+
+    @contextmanager
+    def overridden(
+        self,
+        config_file: str | Path | None = None,
+        *,
+        provide: Mapping[type, Any] | None = None,
+        **settings: Any,
+    ) -> Iterator[App]:
+        """Settings and injected values for the duration of a block (a test), restored after it.
+
+        ``provide`` maps types to the values injected in their place (fakes). The app must not be running.
+        """
+        before = (self._config_file, dict(self._overrides), dict(self._provided))
+        self.configure(config_file, **settings)
+        self._provided.update(provide or {})
+        try:
+            yield self
+        finally:
+            self._config_file, self._overrides, self._provided = before
+            self._settings = None
 
     def action(self, name: Any = None, /, **options: Any) -> Any:
         """Register a function as an action of this app (same options as :func:`plugwork.action`)."""

@@ -73,12 +73,21 @@ def run(
 ) -> None:
     """Serve APP over HTTP (and run its queue worker and Plugboard consumer when configured).
 
+    APP may also be an ASGI app wrapping a Plugwork App (middleware keeping it as ``.app``).
+
     Stops gracefully on SIGTERM or SIGINT: in-flight requests and jobs finish first.
     """
+    try:
+        target = discovery.load_object(app_spec)
+    except DefinitionError as exc:
+        raise click.BadParameter(str(exc), param_hint="APP") from None
     app = load_app(app_spec)
     app.configure(config_file, log_json=log_json, log_level=log_level, dev_mode=dev)
     app.preflight()
-    app.run(host=host, port=port)
+    from .server import serve
+
+    # An ASGI app wrapping the App (middleware of the user's) is served as it is; its lifespan reaches ours.
+    serve(app, host=host, port=port, asgi=None if target is app else target)
 
 
 @main.command(epilog=APP_HELP)
@@ -152,7 +161,9 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="PAYLOAD") from None
     if not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object", param_hint="PAYLOAD")
-    app.configure(config_file, queue_url="none", plugboard_url="")
+    # The app as configured (its queue too, so that an action may enqueue), but no worker running other
+    # jobs and no Plugboard connection for a one-off call.
+    app.configure(config_file, worker=False, plugboard_url="")
     from .observability.logging import configure_logging
 
     # Log lines go to stderr, so that stdout carries only the outcome (scripts parse it).

@@ -231,7 +231,7 @@ class Settings(BaseSettings):
             _ByFieldName(settings_cls, init_settings),
             _ByFieldName(settings_cls, env_settings),
             _ByFieldName(settings_cls, dotenv_settings),
-            _YamlSource(settings_cls),
+            _ContextLayer(settings_cls, _yaml_values),
         )
 
 
@@ -288,15 +288,19 @@ class _ByFieldName(PydanticBaseSettingsSource):
 _yaml_values: ContextVar[dict[str, Any] | None] = ContextVar("plugwork_yaml_settings", default=None)
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """The (already interpolated) YAML file of the :func:`load_settings` call in progress, if any."""
+class _ContextLayer(PydanticBaseSettingsSource):
+    """The values a loader put in a context variable for the call in progress (a YAML file or section,
+    a plugin's overrides), keyed by field name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layer: ContextVar[dict[str, Any] | None]) -> None:
+        super().__init__(settings_cls)
+        self._layer = layer
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        values = _yaml_values.get() or {}
-        return values.get(field_name), field_name, False
+        return (self._layer.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_values.get() or {})
+        return dict(self._layer.get() or {})
 
 
 @contextmanager
@@ -562,29 +566,15 @@ class PluginSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Overrides, environment, ``.env``, then the YAML section (passed in by the loader)."""
         return (
-            _PluginLayer(settings_cls, _plugin_overrides),
+            _ContextLayer(settings_cls, _plugin_overrides),
             env_settings,
             dotenv_settings,
-            _PluginLayer(settings_cls, _plugin_section),
+            _ContextLayer(settings_cls, _plugin_section),
         )
 
 
 _plugin_overrides: ContextVar[dict[str, Any] | None] = ContextVar("plugwork_plugin_overrides", default=None)
 _plugin_section: ContextVar[dict[str, Any] | None] = ContextVar("plugwork_plugin_section", default=None)
-
-
-class _PluginLayer(PydanticBaseSettingsSource):
-    """One layer of a :func:`load_plugin_settings` call, keyed by field name."""
-
-    def __init__(self, settings_cls: type[BaseSettings], layer: ContextVar[dict[str, Any] | None]) -> None:
-        super().__init__(settings_cls)
-        self._layer = layer
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return (self._layer.get() or {}).get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._layer.get() or {})
 
 
 def load_plugin_settings(

@@ -119,13 +119,11 @@ def _import_file(file: Path) -> ModuleType:
     return module
 
 
-def load_app(spec: str) -> App:
-    """Import ``MODULE:ATTRIBUTE`` (the current directory is importable) and return the App it names.
+def load_object(spec: str) -> Any:
+    """Import ``MODULE:ATTRIBUTE`` (the current directory is importable) and return the attribute.
 
     ``ATTRIBUTE`` defaults to ``app``. Raises :class:`~plugwork.errors.DefinitionError` saying what is wrong.
     """
-    from .app import App
-
     module_name, _, attr = spec.partition(":")
     attr = attr or "app"
     if not module_name:
@@ -137,9 +135,31 @@ def load_app(spec: str) -> App:
     except ImportError as exc:
         raise DefinitionError(f"cannot import module {module_name!r}: {exc}") from exc
     try:
-        obj = getattr(module, attr)
+        return getattr(module, attr)
     except AttributeError:
         raise DefinitionError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not isinstance(obj, App):
-        raise DefinitionError(f"{spec} is a {type(obj).__name__}, not a plugwork.App")
-    return obj
+
+
+def load_app(spec: str) -> App:
+    """The :class:`App` that ``MODULE:ATTRIBUTE`` names, or serves through ASGI middleware (``find_app``)."""
+    obj = load_object(spec)
+    app = find_app(obj)
+    if app is None:
+        raise DefinitionError(
+            f"{spec} is a {type(obj).__name__}, not a plugwork.App (nor an ASGI app wrapping one)"
+        )
+    return app
+
+
+def find_app(obj: Any, depth: int = 16) -> App | None:
+    """The :class:`App` ``obj`` is, or serves through ASGI wrappers: ``app.asgi``, and middleware that
+    keeps the app it wraps as ``.app`` (Starlette's and most others' convention)."""
+    from .app import App
+
+    for _ in range(depth):
+        if isinstance(obj, App):
+            return obj
+        obj = getattr(obj, "app", None)
+        if obj is None:
+            return None
+    return None

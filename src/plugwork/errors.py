@@ -8,22 +8,26 @@
     ├── DefinitionError                a bad app at start-up (duplicate action, no input model, ...)
     │   └── DependencyError            an unresolvable or cyclic dependency
     ├── ServiceError                   a service failed a lifecycle step; keeps the service name
-    ├── StoreError                     a job/hub/registry store could not do its work
-    │   └── NotFound                   the job, service, token, ... does not exist
+    ├── StoreError                     a job/hub/registry store failed: internal, answered 500 INTERNAL
     ├── ProtocolError                  a malformed frame or message on a wire protocol (Plugboard)
     └── ActionError                    raised inside an invocation; becomes an error Outcome
         ├── UnknownAction              404 UNKNOWN_ACTION
+        ├── BadRequest                 400 BAD_REQUEST
         ├── InvalidInput               422 VALIDATION_ERROR, with field details
         ├── Unauthorized               401 UNAUTHORIZED
         ├── Forbidden                  403 FORBIDDEN
+        ├── NotFound                   404 NOT_FOUND: the order, job, service, token... does not exist
+        ├── Conflict                   409 CONFLICT: the request clashes with the current state
         ├── RateLimited                429 RATE_LIMITED
         ├── CircuitOpen                503 CIRCUIT_OPEN
         ├── Unavailable                503 UNAVAILABLE
         ├── InvocationTimeout          504 TIMEOUT
         └── InvocationCancelled        499 CANCELLED
 
-Handlers raise :class:`ActionError` (or a subclass) to answer with a specific error code; any other
-exception becomes ``INTERNAL`` (500) and is logged with its traceback, which never reaches a client.
+Handlers raise :class:`ActionError` (or a subclass: ``NotFound``, ``Conflict``, ``Forbidden``,
+``InvalidInput``, ``Unavailable``...) to answer with a specific error code; any other exception — a
+``StoreError`` included — becomes ``INTERNAL`` (500) and is logged with its traceback, which never reaches a
+client.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     RATE_LIMITED = "RATE_LIMITED"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
     UNAVAILABLE = "UNAVAILABLE"
@@ -75,6 +80,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.CIRCUIT_OPEN: 503,
     ErrorCode.UNAVAILABLE: 503,
@@ -136,11 +142,7 @@ class ServiceError(PlugworkError):
 
 
 class StoreError(PlugworkError):
-    """A store (jobs, hub, registry) failed."""
-
-
-class NotFound(StoreError):
-    """The object asked for does not exist."""
+    """A store (jobs, hub, registry) failed: an internal error, never a client's."""
 
 
 class ProtocolError(PlugworkError):
@@ -175,8 +177,24 @@ class UnknownAction(ActionError):
     code = ErrorCode.UNKNOWN_ACTION
 
 
+class BadRequest(ActionError):
+    code = ErrorCode.BAD_REQUEST
+
+
 class InvalidInput(ActionError):
     code = ErrorCode.VALIDATION_ERROR
+
+
+class NotFound(ActionError):
+    """The object asked for does not exist (404)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(ActionError):
+    """The request clashes with the current state: a duplicate, a job already finished... (409)."""
+
+    code = ErrorCode.CONFLICT
 
 
 class Unauthorized(ActionError):

@@ -26,14 +26,19 @@ def uvicorn_defaults() -> dict[str, Any]:
     return options
 
 
-def serve(app: App, *, host: str | None = None, port: int | None = None, **options: Any) -> None:
-    """Run ``app`` under uvicorn until a shutdown signal; logs go through Plugwork's structlog setup."""
+def serve(
+    app: App, *, host: str | None = None, port: int | None = None, asgi: Any = None, **options: Any
+) -> None:
+    """Run ``app`` under uvicorn until a shutdown signal; logs go through Plugwork's structlog setup.
+
+    ``asgi`` serves an ASGI app that wraps ``app`` (its lifespan must reach ``app.asgi``) instead.
+    """
     import uvicorn
 
     settings = app.settings
     configure_logging(json=settings.log_json, level=settings.log_level)
     config = uvicorn.Config(
-        app.asgi,
+        app.asgi if asgi is None else asgi,
         host=host or settings.http_host,
         port=settings.http_port if port is None else port,
         lifespan="on",

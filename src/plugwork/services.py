@@ -117,13 +117,17 @@ class Service:
         }
 
     # Driven by the container ---------------------------------------------------------------------------
-    def _configure(self, raw: dict[str, Any] | BaseModel | None) -> None:
+    def _validate(self, raw: dict[str, Any] | BaseModel | None) -> Any:
+        """The configuration ``raw`` stands for, validated; raises ConfigError and changes nothing."""
         model = self.config_model
         try:
-            config = raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
+            return raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
         except ValidationError as exc:
-            # Refused before anything is applied: the service keeps its state and its current config.
             raise config_error(exc, prefix=f"services.{self.name}.") from None
+
+    def _configure(self, raw: dict[str, Any] | BaseModel | None) -> None:
+        # Refused before anything is applied: the service keeps its state and its current config.
+        config = self._validate(raw)
         try:
             self.configure(config)
         except Exception as exc:

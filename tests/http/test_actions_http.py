@@ -25,6 +25,9 @@ async def test_success(client: TestClient) -> None:
     assert response.json() == {"message": "Hello, Ada!"}
 
 
+JSON = {"content-type": "application/json"}
+
+
 async def test_empty_body_means_an_empty_object(client: TestClient) -> None:
     response = await client.http.post("/actions/defaults")
     assert response.status_code == 200 and response.json() == {"verbose": False}
@@ -82,7 +85,7 @@ async def test_chunked_body_without_content_length_over_the_limit_is_413(client:
             yield b"y" * (MAX_BODY // 4)
         yield b'"}'
 
-    response = await client.http.post("/actions/greet", content=chunks())
+    response = await client.http.post("/actions/greet", content=chunks(), headers=JSON)
     assert "content-length" not in response.request.headers
     assert response.request.headers["transfer-encoding"] == "chunked"
     assert response.status_code == 413
@@ -94,7 +97,7 @@ async def test_chunked_body_under_the_limit_is_read_whole(client: TestClient) ->
         for part in (b'{"na', b'me": "Ch', b'unked"}'):
             yield part
 
-    response = await client.http.post("/actions/greet", content=chunks())
+    response = await client.http.post("/actions/greet", content=chunks(), headers=JSON)
     assert response.status_code == 200 and response.json() == {"message": "Hello, Chunked!"}
 
 
@@ -255,3 +258,28 @@ async def test_describe_one_action(client: TestClient) -> None:
 async def test_catalog_is_get_only(client: TestClient, path: str) -> None:
     response = await client.http.delete(path)
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
+)
+async def test_a_body_that_is_not_json_is_refused_with_415(client: TestClient, content_type: str) -> None:
+    response = await client.http.post(
+        "/actions/greet", content=b'{"name": "Ada"}', headers={"content-type": content_type}
+    )
+    assert response.status_code == 415
+    assert response.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_a_body_without_a_content_type_is_refused(client: TestClient) -> None:
+    response = await client.http.post("/actions/greet", content=b'{"name": "Ada"}')
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.api+json"])
+async def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
+    response = await client.http.post(
+        "/actions/greet", content=b'{"name": "Ada"}', headers={"content-type": content_type}
+    )
+    assert response.status_code == 200

@@ -63,7 +63,9 @@ async def test_dev_job_handler_failure(dev: TestClient) -> None:
 
 async def test_dev_job_without_action_is_400(dev: TestClient) -> None:
     for content in (b'{"name": "World"}', b"not json", b"[1]"):
-        response = await dev.http.post("/dev/job", content=content)
+        response = await dev.http.post(
+            "/dev/job", content=content, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400, content
         assert response.json()["error_code"] == "BAD_REQUEST"
 

@@ -160,10 +160,26 @@ async def test_invalid_config_is_422_naming_the_key(managed: TestClient) -> None
     assert pool["state"] == "stopped" and pool["config"] == {"size": 4}
 
 
+async def test_an_invalid_config_leaves_a_running_service_running(managed: TestClient) -> None:
+    before = len(CALLS)
+    response = await managed.http.post("/services/pool/configure_and_start", json={"size": 0}, headers=AUTH)
+    assert response.status_code == 422
+    pool = (await managed.http.get("/services/pool", headers=AUTH)).json()
+    assert pool["state"] == "running" and pool["config"] == {"size": 4}
+    assert CALLS[before:] == []  # never stopped
+    assert (await managed.http.get("/health/ready")).status_code == 200
+
+
+async def test_a_form_body_is_refused_with_415(managed: TestClient) -> None:
+    response = await managed.http.post("/services/pool/configure", data={"size": "2"}, headers=AUTH)
+    assert response.status_code == 415
+
+
 async def test_malformed_or_non_object_config_is_400(managed: TestClient) -> None:
     await managed.http.post("/services/pool/stop", headers=AUTH)
     for content in (b"{size", b"[1, 2]"):
-        response = await managed.http.post("/services/pool/configure", content=content, headers=AUTH)
+        headers = {**AUTH, "content-type": "application/json"}
+        response = await managed.http.post("/services/pool/configure", content=content, headers=headers)
         assert response.status_code == 400, content
         assert response.json()["error_code"] == "BAD_REQUEST"
 

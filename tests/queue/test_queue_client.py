@@ -190,3 +190,23 @@ async def test_max_attempts_zero_is_refused_not_defaulted() -> None:
 
 async def _noop(data: Name) -> None:
     return None
+
+
+async def test_the_memory_store_honours_a_transaction() -> None:
+    from plugwork.queue.memory import MemoryJobStore
+
+    store = MemoryJobStore()
+    queue = JobQueue(store, {"greet": make_action("greet", _noop, Name)})
+    async with store.transaction() as tx:
+        kept = await queue.enqueue("greet", {"name": "kept"}, connection=tx)
+        assert await store.get(kept) is None  # not visible before the commit
+    assert (await queue.get(kept)).payload == {"name": "kept"}
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.transaction() as tx:
+            dropped = await queue.enqueue("greet", {"name": "dropped"}, connection=tx)
+            raise RuntimeError("boom")
+    assert await store.get(dropped) is None
+    with pytest.raises(RuntimeError, match="transaction is over"):
+        await queue.enqueue("greet", {"name": "late"}, connection=tx)
+    with pytest.raises(TypeError, match="its own transactions"):
+        await queue.enqueue("greet", {"name": "x"}, connection=object())

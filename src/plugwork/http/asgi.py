@@ -17,6 +17,8 @@ from ..carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
 from ..context import Context, new_correlation_id
 from ..dispatch import Dispatcher, Invocation
 from ..errors import ActionError, ErrorCode
+from ..observability.logging import configure_logging, logging_configured
+from .body import is_json
 from .responses import error_body
 
 if TYPE_CHECKING:
@@ -90,15 +92,22 @@ class HttpTransport:
         carried: dict[str, str] | None = {} if carried_keys else None
         correlation_id = None
         too_large = False  # answered after the loop, so that a later X-Correlation-ID is still echoed
+        content_type: bytes | None = None
         for key, value in scope["headers"]:
             if key == b"x-correlation-id":
                 correlation_id = value.decode("latin-1")[:MAX_CORRELATION_ID]
+            elif key == b"content-type":
+                content_type = value
             elif key == b"content-length" and value.isdigit() and int(value) > limit:
                 too_large = True
             elif carried is not None and key in carried_keys and len(value) <= MAX_HEADER_VALUE:
                 carried[key.decode("latin-1")] = value.decode("latin-1")
         if correlation_id is None:
             correlation_id = new_correlation_id()
+        if content_type is not None and not is_json(content_type):
+            # Forms and text/plain are what a browser posts cross-site without a CORS preflight.
+            await _reply(send, 415, _NOT_JSON, correlation_id)
+            return
         if too_large:
             await _reply(send, 413, _too_large(limit), correlation_id)
             return
@@ -112,6 +121,9 @@ class HttpTransport:
             return  # the client is gone: nothing to run, nobody to answer
         if body is None:
             await _reply(send, 413, _too_large(limit), correlation_id)
+            return
+        if body and content_type is None:  # a body must say it is JSON; no body at all means {}
+            await _reply(send, 415, _NOT_JSON, correlation_id)
             return
         ctx = Context(correlation_id, "http", request_id=correlation_id)
         if carried is not None:
@@ -132,6 +144,9 @@ class HttpTransport:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    if not logging_configured():  # served by a plain ASGI server, not `plugwork run`
+                        settings = self.app.settings
+                        configure_logging(json=settings.log_json, level=settings.log_level)
                     await self.app.start()
                 except BaseException as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -188,6 +203,11 @@ async def _reply(send: Send, status: int, body: bytes, correlation_id: str) -> N
 
 def _too_large(limit: int) -> bytes:
     return orjson.dumps(error_body(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes"))
+
+
+_NOT_JSON = orjson.dumps(
+    error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
+)
 
 
 def _not_ready() -> bytes:

@@ -12,6 +12,21 @@ from ..carriers import Carriers
 from ..context import Context, current_context
 
 
+def is_json(content_type: bytes) -> bool:
+    """Whether a ``Content-Type`` value is JSON: ``application/json`` or ``application/<x>+json``."""
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def not_json(request: Request, body: bytes) -> bool:
+    """True when a request with a body does not say it is JSON (415: forms and text/plain are what a
+    browser posts cross-site without a CORS preflight). No body and no ``Content-Type`` is fine."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return bool(body)
+    return not is_json(content_type.encode("latin-1"))
+
+
 async def read_limited(request: Request, limit: int) -> bytes | None:
     """The request body, or None when it is over ``limit`` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")

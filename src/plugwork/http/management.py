@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import ConfigError, ErrorCode, ServiceError
 from ..plugins import Plugin
 from ..services import Service, ServiceState
-from .body import read_limited
+from .body import not_json, read_limited
 from .responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
@@ -91,11 +91,16 @@ def management_routes(app: App) -> list[BaseRoute]:
                     raw = await read_limited(request, app.settings.max_body_bytes)
                     if raw is None:
                         return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+                    if not_json(request, raw):
+                        return error_response(
+                            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
+                        )
                     config = orjson.loads(raw) if raw else {}
                     if not isinstance(config, dict):
                         return error_response(
                             ErrorCode.BAD_REQUEST, "The configuration must be a JSON object"
                         )
+                    config = svc._validate(config)  # a refused configuration changes nothing
                     if svc.state is ServiceState.RUNNING:
                         if not start:
                             return error_response(

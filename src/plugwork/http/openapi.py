@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -81,6 +82,7 @@ def openapi_spec(app: App) -> dict[str, Any]:
                 },
             }
         }
+    paths.update(_core_paths(error))
     for plugin in app.active_plugins:
         paths.update(plugin.openapi_paths(app))
     return {
@@ -91,13 +93,55 @@ def openapi_spec(app: App) -> dict[str, Any]:
     }
 
 
-def swagger_html(title: str, openapi_url: str) -> str:
-    """Swagger UI, loaded from the jsDelivr CDN by the browser (as FastAPI does)."""
-    cdn = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+SWAGGER_ASSETS = Path(__file__).resolve().parent / "static" / "swagger-ui"
+"""Swagger UI 5 (swagger-ui-dist, Apache-2.0), shipped in the wheel: /docs works offline, with no CDN."""
+
+
+def _core_paths(error: dict[str, Any]) -> dict[str, Any]:
+    """The routes every app serves besides its actions: catalog, health and metrics."""
+    obj = {"application/json": {"schema": {"type": "object"}}}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    array = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+    def get(op: str, summary: str, tag: str, responses: dict[str, tuple[str, Any]], **extra: Any) -> Any:
+        answers = {
+            status: {"description": what, "content": body} for status, (what, body) in responses.items()
+        }
+        return {"get": {"operationId": op, "summary": summary, "tags": [tag], "responses": answers, **extra}}
+
+    return {
+        "/actions": get("list_actions", "The action catalog", "catalog", {"200": ("Every action", array)}),
+        "/actions/{name}": get(
+            "describe_action",
+            "One action's catalog entry",
+            "catalog",
+            {"200": ("The entry", obj), "404": ("Unknown action", error)},
+            parameters=name,
+        ),
+        "/health": get(
+            "health",
+            "Every health check: RED, YELLOW or GREEN (the worst wins)",
+            "health",
+            {"200": ("GREEN or YELLOW", obj), "503": ("RED", obj)},
+        ),
+        "/health/live": get("liveness", "The process answers", "health", {"200": ("alive", obj)}),
+        "/health/ready": get(
+            "readiness",
+            "Started, and every required service running",
+            "health",
+            {"200": ("ready", obj), "503": ("not ready", obj)},
+        ),
+        "/metrics": get("metrics", "Prometheus metrics", "health", {"200": ("Prometheus text", text)}),
+    }
+
+
+def swagger_html(title: str, openapi_url: str, assets: str = "/docs/assets") -> str:
+    """Swagger UI, its script and style served by the app itself from ``assets``."""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{escape(title)}</title>
-<link rel="stylesheet" href="{cdn}/swagger-ui.css"></head>
+<link rel="stylesheet" href="{assets}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="{cdn}/swagger-ui-bundle.js"></script>
+<script src="{assets}/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({{url: "{escape(openapi_url)}", dom_id: "#swagger-ui", deepLinking: true}});</script>
 </body></html>"""

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ..errors import ErrorCode
 from ..observability.metrics import CONTENT_TYPE_LATEST, render
 from ..services import ServiceState
-from .openapi import openapi_spec, swagger_html
+from .openapi import SWAGGER_ASSETS, openapi_spec, swagger_html
 from .responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def catalog_routes(app: App) -> list[BaseRoute]:
         Route("/actions/{name}", describe, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        Mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="docs_assets"),
     ]
 
 

@@ -242,6 +242,11 @@ def _forget_cached_loggers() -> None:
         vars(logger).clear()
 
 
+def logging_configured() -> bool:
+    """Whether :func:`configure_logging` has set logging up in this process."""
+    return _configured is not None and structlog.is_configured()
+
+
 def _reset_for_tests() -> None:
     """Forget the current configuration (structlog defaults, our root handler removed)."""
     global _configured

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..dispatch import Invocation
 from ..errors import ActionError, ErrorCode
-from ..http.body import incoming_context, read_limited
+from ..http.body import incoming_context, not_json, read_limited
 from ..http.responses import JSONResponse, error_body, error_response
 from ..plugins import Plugin
 from .plugin import QueuePlugin
@@ -50,6 +50,8 @@ def dev_routes(app: App) -> list[BaseRoute]:
         raw = await read_limited(request, app.settings.max_body_bytes)
         if raw is None:
             return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+        if not_json(request, raw):
+            return error_response(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from ..actions import validation_details
 from ..carriers import Carriers
-from ..errors import ActionError, ErrorCode, NotFound, PlugworkError
-from ..http.body import incoming_context, read_limited
+from ..errors import ActionError, ErrorCode, PlugworkError
+from ..http.body import incoming_context, not_json, read_limited
 from ..http.responses import JSONResponse, error_response
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
@@ -59,12 +59,10 @@ def _guard(handler: Handler) -> Handler:
             return await handler(request)
         except ActionError as exc:
             return error_response(exc.code, exc.message, exc.details, exc.status)
-        except NotFound as exc:
-            return error_response(ErrorCode.NOT_FOUND, str(exc))
         except StoreUnavailable as exc:
             return error_response(ErrorCode.UNAVAILABLE, f"job store unavailable: {exc}")
-        except PlugworkError as exc:
-            return error_response(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        except PlugworkError as exc:  # a store fault: internal, named but not detailed
+            return error_response(ErrorCode.INTERNAL, f"Internal error ({type(exc).__name__})")
 
     return guarded
 
@@ -86,6 +84,8 @@ def job_routes(
         body = await read_limited(request, max_body_bytes)
         if body is None:
             return error_response(ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {max_body_bytes} bytes")
+        if not_json(request, body):
+            return error_response(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
         try:
             data = from_json(body)
         except ValueError as exc:
@@ -143,3 +143,70 @@ def job_routes(
         Route("/jobs/{job_id}/retry", _guard(retry), methods=["POST"], name="jobs_retry"),
         Route("/jobs/{job_id}/cancel", _guard(cancel), methods=["POST"], name="jobs_cancel"),
     ]
+
+
+def job_openapi_paths(actions: list[str]) -> dict[str, Any]:
+    """The OpenAPI ``paths`` of the job routes (the ``/openapi.json`` of an app with the queue)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    job = {"application/json": {"schema": {"type": "object", "title": "Job"}}}
+    job_id = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    options = JobOptions.model_json_schema()
+    create_body = {
+        "type": "object",
+        "required": ["action"],
+        "properties": {"action": {"type": "string", "enum": actions}, OPTIONS_KEY: options},
+        "additionalProperties": True,
+        "description": "The action's input fields beside the action name; options in _options.",
+    }
+    statuses = ["ready", "assigned", "processing", "completed", "failed", "dead", "cancelled"]
+
+    def op(op_id: str, summary: str, ok: str, body: Any, **extra: Any) -> dict[str, Any]:
+        responses = {
+            ok: {"description": summary, "content": body},
+            "404": {"description": "Not found", "content": error},
+        }
+        return {"operationId": op_id, "summary": summary, "tags": ["jobs"], "responses": responses, **extra}
+
+    return {
+        "/jobs": {
+            "post": op(
+                "enqueue_job",
+                "Enqueue a job",
+                "202",
+                {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
+                        }
+                    }
+                },
+                requestBody={"required": True, "content": {"application/json": {"schema": create_body}}},
+            ),
+            "get": op(
+                "list_jobs",
+                "Jobs, newest first",
+                "200",
+                {"application/json": {"schema": {"type": "object"}}},
+                parameters=[
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
+                    {"name": "action", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
+                    },
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+            ),
+        },
+        "/jobs/{job_id}": {"get": op("get_job", "One job", "200", job, parameters=job_id)},
+        "/jobs/{job_id}/retry": {
+            "post": op(
+                "retry_job", "Run a failed, dead or cancelled job again", "200", job, parameters=job_id
+            )
+        },
+        "/jobs/{job_id}/cancel": {
+            "post": op("cancel_job", "Cancel a job that has not finished", "200", job, parameters=job_id)
+        },
+    }

@@ -10,7 +10,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,33 @@ class _Row:
         )
 
 
+class MemoryTransaction:
+    """An open transaction of a :class:`MemoryJobStore` (see :meth:`MemoryJobStore.transaction`)."""
+
+    def __init__(self, store: MemoryJobStore) -> None:
+        self.store = store
+        self.pending: list[tuple[str, NewJob]] = []
+        self.closed = False
+
+    def add(self, jobs: Sequence[NewJob]) -> list[str]:
+        if self.closed:
+            raise RuntimeError("the transaction is over: enqueue inside its `async with` block")
+        ids: list[str] = []
+        keys = {new.idempotency_key: job_id for job_id, new in self.pending if new.idempotency_key}
+        for new in jobs:
+            key = new.idempotency_key
+            known = self.store._keys.get(key) or keys.get(key) if key is not None else None
+            if known is not None:
+                ids.append(known)
+                continue
+            job_id = str(next(self.store._ids))
+            self.pending.append((job_id, new))
+            if key is not None:
+                keys[key] = job_id
+            ids.append(job_id)
+        return ids
+
+
 class MemoryJobStore:
     """Jobs in a dict. One instance is shared by everything in the process that uses it."""
 
@@ -111,9 +139,34 @@ class MemoryJobStore:
     async def wait_for_cancellations(self, timeout: float) -> None:
         await wait_event(self._cancel_wake, timeout)
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+        """A transaction to enqueue in (``connection=tx``): its jobs appear when the block exits cleanly
+        and are discarded when it raises — the contract a PostgreSQL transaction gives, for tests."""
+        tx = MemoryTransaction(self)
+        try:
+            yield tx
+        except BaseException:
+            tx.pending.clear()
+            raise
+        finally:
+            tx.closed = True
+        now = time.time()
+        for job_id, new in tx.pending:
+            key = new.idempotency_key
+            if key is None or key not in self._keys:  # the first commit of a key wins
+                self._insert(job_id, new, now)
+        if tx.pending:
+            self._notify()
+
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[str]:
         if connection is not None:
-            raise TypeError("the memory store cannot join a database transaction")
+            if not isinstance(connection, MemoryTransaction) or connection.store is not self:
+                raise TypeError(
+                    "the memory store joins only its own transactions: "
+                    "async with store.transaction() as tx: ... enqueue(..., connection=tx)"
+                )
+            return connection.add(jobs)
         now = time.time()
         ids: list[str] = []
         for new in jobs:
@@ -122,28 +175,32 @@ class MemoryJobStore:
                 ids.append(self._keys[key])
                 continue
             job_id = str(next(self._ids))
-            self._rows[job_id] = _Row(
-                id=job_id,
-                action=new.action,
-                payload=new.payload,
-                queue=new.queue,
-                priority=new.priority,
-                status=JobStatus.READY,
-                attempts=0,
-                max_attempts=new.max_attempts,
-                run_at=now if new.run_at is None else new.run_at,
-                created_at=now,
-                idempotency_key=key,
-                correlation_id=new.correlation_id,
-                headers=new.headers,
-            )
-            self._waiting.add(job_id)
-            if key is not None:
-                self._keys[key] = job_id
+            self._insert(job_id, new, now)
             ids.append(job_id)
         if jobs:
             self._notify()
         return ids
+
+    def _insert(self, job_id: str, new: NewJob, now: float) -> None:
+        key = new.idempotency_key
+        self._rows[job_id] = _Row(
+            id=job_id,
+            action=new.action,
+            payload=new.payload,
+            queue=new.queue,
+            priority=new.priority,
+            status=JobStatus.READY,
+            attempts=0,
+            max_attempts=new.max_attempts,
+            run_at=now if new.run_at is None else new.run_at,
+            created_at=now,
+            idempotency_key=key,
+            correlation_id=new.correlation_id,
+            headers=new.headers,
+        )
+        self._waiting.add(job_id)
+        if key is not None:
+            self._keys[key] = job_id
 
     async def claim(
         self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float

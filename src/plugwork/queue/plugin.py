@@ -86,6 +86,11 @@ class QueuePlugin(Plugin):
         assert self.queue is not None
         return job_routes(self.queue, app.carriers, max_body_bytes=app.settings.max_body_bytes)
 
+    def openapi_paths(self, app: App) -> dict[str, Any]:
+        from .http import job_openapi_paths
+
+        return job_openapi_paths(sorted(app.actions))
+
     def cli(self) -> Sequence[click.Command]:
         from .cli import db, jobs
 
