@@ -172,3 +172,17 @@ async def test_sampling_off_exports_no_span(
             assert response.status_code == 200
     await asyncio.sleep(0.2)
     assert otlp.spans == []
+
+
+async def test_a_request_the_hub_refuses_is_an_error_span(
+    otlp: OTLPReceiver, tracing_env: dict[str, str], tmp_path: Path
+) -> None:
+    from hub_deployment import deployment
+
+    async with deployment(tmp_path) as hub:  # no consumer connected
+        response = await hub.call("quote", {"item": "lamp"}, headers={"traceparent": TRACEPARENT})
+        assert response.status_code == 422
+    [span] = otlp.wait_for_spans(1)
+    assert (span.trace_id, span.parent_span_id, span.status_code) == (TRACE_ID, CALLER, 2)
+    assert span.attributes["error.type"] == "no_consumer"
+    assert span.attributes["http.response.status_code"] == 422

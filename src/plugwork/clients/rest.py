@@ -194,7 +194,7 @@ class RestAPIService(Service):
             send_headers.update(headers)
         attempt = 1
         while True:
-            await self._acquire(loop, deadline)
+            await self._acquire(method, loop, deadline)
             if not self._breaker.can_execute():
                 self._observe(method, "circuit_open", 0.0)
                 raise CircuitOpen(
@@ -266,7 +266,7 @@ class RestAPIService(Service):
             return dict(carriers.inject(ctx))
         return {"x-correlation-id": ctx.correlation_id}
 
-    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float | None) -> None:
+    async def _acquire(self, method: str, loop: asyncio.AbstractEventLoop, deadline: float | None) -> None:
         """Take a rate-limit token, waiting at most ``RATE_LIMIT_MAX_WAIT_SECONDS`` (and the deadline)."""
         bucket = self._bucket
         if bucket.try_acquire():
@@ -277,7 +277,7 @@ class RestAPIService(Service):
         while True:
             wait = bucket.retry_after()
             if loop.time() + wait > limit:
-                self._observe("-", "rate_limited", 0.0)
+                self._observe(method, "rate_limited", 0.0)
                 raise RateLimited(
                     f"Rate limit of {self.name} not freed in time", details={"retry_after": round(wait, 3)}
                 )

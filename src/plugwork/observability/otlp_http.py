@@ -110,9 +110,13 @@ class OTLPHttpSpanExporter:
             self._conn = None
 
     def shutdown(self) -> None:
+        """Stop: an export in progress gives up at its next retry; the connection closes now if idle."""
         self._shutdown = True
-        with self._lock:
-            self._close()
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered here (the batch processor buffers)."""
