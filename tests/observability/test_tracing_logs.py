@@ -96,3 +96,32 @@ async def test_pymodules_traces_join_the_invocation_trace(otlp: OTLPReceiver, en
     assert spans["validate"].parent_span_id == root.span_id == spans["save"].parent_span_id
     assert root.attributes == {"order": 123, "plugwork.correlation_id": "order-123"}
     assert spans["save"].status_code == 2
+
+
+async def test_user_spans_from_the_global_api_are_children_of_the_invocation(
+    otlp: OTLPReceiver, endpoints: None
+) -> None:
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("my.module")  # got once, at import time in real code: follows app restarts
+    app = build()
+
+    @app.action("nested")
+    async def nested(body: Empty) -> dict[str, bool]:
+        with tracer.start_as_current_span("load customer") as span:
+            span.set_attribute("customer", "c-1")
+        return {"ok": True}
+
+    for _ in range(2):  # a second start: the same module-level tracer reaches the new runtime
+        async with TestClient(app) as client:
+            response = await client.http.post(
+                "/actions/nested", json={}, headers={"traceparent": TRACEPARENT}
+            )
+            assert response.status_code == 200
+    spans = otlp.wait_for_spans(4)
+    actions = [s for s in spans if s.name == "POST /actions/nested"]
+    children = [s for s in spans if s.name == "load customer"]
+    assert len(actions) == len(children) == 2
+    for child in children:
+        assert child.parent_span_id in {a.span_id for a in actions}
+        assert child.trace_id == TRACE_ID and child.attributes == {"customer": "c-1"}

@@ -16,7 +16,7 @@ from ..extras import require
 
 _SKIPPED = ("event", "level", "timestamp", "exc_info", "stack_info")
 # The exporter's own warnings must not be exported again (a failing collector would feed itself).
-_OWN_LOGGERS = ("opentelemetry",)
+_OWN_LOGGERS = ("opentelemetry", "plugwork.otlp")
 
 
 class StructlogExporter:
