@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...extras import require
+from ...observability.logging import set_trace_hooks
 from ...observability.otel import OtelRuntime
+from ...observability.tracing import trace_ids_source
 from ...observability.tracing_settings import TracingSettings
 from .router import HubError
 
@@ -41,7 +43,9 @@ class HubTracing:
         settings = TracingSettings()
         if not settings.tracing_on:
             return None
-        return cls(OtelRuntime(settings, SERVICE_NAME))
+        tracing = cls(OtelRuntime(settings, SERVICE_NAME))
+        set_trace_hooks(trace_ids_source())  # the hub's log lines inside a span carry its ids
+        return tracing
 
     @contextmanager
     def span(self, service_id: str, action: str, carried: dict[str, str]) -> Iterator[Any]:
@@ -86,4 +90,5 @@ class HubTracing:
 
     def shutdown(self) -> None:
         """Flush and stop the exporter (bounded by the settings' shutdown timeout)."""
+        set_trace_hooks(None)
         self.runtime.shutdown()
