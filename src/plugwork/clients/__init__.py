@@ -4,6 +4,7 @@ Needs the ``clients`` extra (``pip install 'plugwork[clients]'``, httpx). See do
 """
 
 from .config import RestAPIConfig
-from .rest import RestAPIService, retry_after_seconds, safe_url
+from .rest import RestAPIService, retry_after_seconds
+from .urls import safe_url
 
 __all__ = ["RestAPIConfig", "RestAPIService", "retry_after_seconds", "safe_url"]

@@ -19,7 +19,6 @@ import email.utils
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 from ..app import App  # at run time: the container reads __init__'s hints
 from ..context import current_context
@@ -33,6 +32,8 @@ from ..observability.logging import get_logger
 from ..services import Service, ServiceState
 from .config import RestAPIConfig
 from .metrics import ClientMetrics
+from .tracing import client_span, record_answer
+from .urls import safe_url
 
 if TYPE_CHECKING:
     import httpx
@@ -45,14 +46,6 @@ _BREAKER_GAUGE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitStat
 
 def _httpx() -> Any:
     return require("httpx", extra="clients")
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user info, query or fragment: what logs and health details may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -189,9 +182,6 @@ class RestAPIService(Service):
         loop = asyncio.get_running_loop()
         ctx = current_context.get()
         deadline = ctx.deadline if ctx is not None else None
-        send_headers = self._propagation_headers(ctx)
-        if headers:
-            send_headers.update(headers)
         attempt = 1
         while True:
             await self._acquire(method, loop, deadline)
@@ -210,14 +200,21 @@ class RestAPIService(Service):
             response: Any = None  # an httpx.Response
             error: BaseException | None = None
             sent = True
-            try:
-                # httpx's timeout bounds each phase (connect, write, each read); this bounds the attempt.
-                async with asyncio.timeout(timeout):
-                    response = await self._send(method, url, send_headers, timeout, kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                error, sent = exc, False
-            except (httpx.TransportError, TimeoutError) as exc:  # timeouts, a dropped connection...
-                error = exc
+            request = self.client.build_request(method, url, timeout=timeout, **kwargs)
+            with client_span(method, request.url, attempt) as span:
+                # Inside the attempt's span (if any), so that the trace context sent names it.
+                request.headers.update(self._propagation_headers(ctx))
+                if headers:
+                    request.headers.update(headers)
+                try:
+                    # httpx's timeout bounds each phase (connect, write, each read); this bounds the attempt.
+                    async with asyncio.timeout(timeout):
+                        response = await self._send(request)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    error, sent = exc, False
+                except (httpx.TransportError, TimeoutError) as exc:  # timeouts, a dropped connection...
+                    error = exc
+                record_answer(span, None if response is None else response.status_code, error)
             elapsed = time.perf_counter() - started
             if response is not None:
                 status = response.status_code
@@ -285,12 +282,8 @@ class RestAPIService(Service):
             if bucket.try_acquire():
                 return
 
-    async def _send(
-        self, method: str, url: str, headers: dict[str, str], timeout: float, kwargs: dict[str, Any]
-    ) -> httpx.Response:
-        client = self.client
-        request = client.build_request(method, url, headers=headers, timeout=timeout, **kwargs)
-        response = await client.send(request, stream=True)
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        response = await self.client.send(request, stream=True)
         try:
             limit = self.config.MAX_RESPONSE_BYTES
             declared = response.headers.get("content-length", "")
