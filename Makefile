@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/http_rpc.py
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/plugboard.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

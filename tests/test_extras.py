@@ -17,6 +17,9 @@ EXTRAS = [
     ("asyncpg", "postgres", "plugwork.queue.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.pgbackplane"),
+    ("fastapi", "fastapi", "plugwork.fastapi"),
+    ("fastapi", "fastapi", "plugwork.events.api"),
+    ("fastapi", "fastapi", "plugwork.events.fastapi"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+S = TypeVar("S", bound=Service)
 log = get_logger("plugwork.app")
 
 
@@ -171,6 +173,27 @@ class App:
         """Add an action source (function, class, module, package, directory) before the app starts."""
         self._sources.append(source)
         self._actions = None
+
+    @classmethod
+    async def create(cls, config_file: str | Path | None = None, **options: Any) -> App:
+        """An app whose settings are loaded (and checked) now: Processpype's ``Application.create``."""
+        app = cls(config_file=config_file, **options)
+        app.settings  # noqa: B018 - loads and validates, so a bad config fails here
+        return app
+
+    def register_service(self, service: type[S] | S) -> S:
+        """Add a service and return its instance (a class is built without arguments): Processpype-style.
+
+        Like :meth:`add_service`, it takes effect when the app (next) starts.
+        """
+        instance = service() if isinstance(service, type) else service
+        self.add_service(instance)
+        return instance
+
+    @property
+    def registered_services(self) -> list[type[Service] | Service]:
+        """The services added before start (classes or instances)."""
+        return list(self._services)
 
     def add_service(self, service: type[Service] | Service) -> None:
         self._services.append(service)
@@ -404,6 +427,14 @@ class App:
 
             self._asgi = HttpTransport(self)
         return self._asgi
+
+    @functools.cached_property
+    def api(self) -> Any:
+        """:attr:`asgi` with the services' own routes served even before the app starts (Processpype's
+        ``app.api``; see :mod:`plugwork.service_routes`)."""
+        from .service_routes import ServiceRoutes
+
+        return ServiceRoutes(self, self.asgi)
 
     def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
         """Serve the app with uvicorn until SIGINT/SIGTERM (graceful shutdown)."""

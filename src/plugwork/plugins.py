@@ -59,6 +59,7 @@ BUILTIN_PLUGINS = (
     "plugwork.queue.dev:DevPlugin",
     "plugwork.plugboard.plugin:PlugboardPlugin",
     "plugwork.http.management:ManagementPlugin",
+    "plugwork.service_routes:ServiceRoutesPlugin",
 )
 """Plugins every app has; each enables itself from settings."""
 

@@ -71,6 +71,11 @@ class Service:
     autostart: bool = True
     health: HealthRegistry
 
+    def __init__(self, name: str | None = None) -> None:
+        # Processpype-style services pass their name up: ``super().__init__(name or "my_service")``.
+        if name:
+            self.name = name
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
@@ -119,7 +124,7 @@ class Service:
     # Driven by the container ---------------------------------------------------------------------------
     def _validate(self, raw: dict[str, Any] | BaseModel | None) -> Any:
         """The configuration ``raw`` stands for, validated; raises ConfigError and changes nothing."""
-        model = self.config_model
+        model = self.config_model or _annotated_config(type(self))
         try:
             return raw if isinstance(raw, BaseModel) or model is None else model.model_validate(raw or {})
         except ValidationError as exc:
@@ -165,6 +170,19 @@ class Service:
     def _failed(self, reason: str) -> ServiceError:
         self.set_error(reason)
         return ServiceError(self.name, reason)
+
+
+def _annotated_config(kind: type[Service]) -> type[BaseModel] | None:
+    """The model ``configure(self, config: Model)`` is annotated with (Processpype style), if any."""
+    if kind.configure is Service.configure:
+        return None
+    try:
+        hints = typing.get_type_hints(kind.configure)
+    except Exception:
+        return None
+    params = list(inspect.signature(kind.configure).parameters)[1:2]
+    hint = hints.get(params[0]) if params else None
+    return hint if isinstance(hint, type) and issubclass(hint, BaseModel) else None
 
 
 def _is_service_type(hint: Any) -> bool:

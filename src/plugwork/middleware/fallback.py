@@ -17,7 +17,7 @@ class Fallback:
     """Replace error outcomes with ``value`` (or ``factory(invocation, outcome)``'s result).
 
     By default only retryable failures (internal errors, timeouts, unavailability) fall back: invalid input
-    is still reported as such.
+    is still reported as such. ``log_errors=False`` falls back without the warning line.
     """
 
     def __init__(
@@ -26,8 +26,10 @@ class Fallback:
         *,
         factory: Callable[[Invocation, Outcome], Any | Awaitable[Any]] | None = None,
         on: Collection[ErrorCode] | None = None,
+        log_errors: bool = True,
     ) -> None:
         self.value = value
+        self.log_errors = log_errors
         self.factory = factory
         self.on = frozenset(on) if on is not None else None
 
@@ -36,9 +38,10 @@ class Fallback:
         error = outcome.error
         if error is None or not (error.code in self.on if self.on is not None else error.code.retryable):
             return outcome
-        log.warning(
-            "falling back", action=invocation.action, error_code=error.code.value, error=error.message
-        )
+        if self.log_errors:
+            log.warning(
+                "falling back", action=invocation.action, error_code=error.code.value, error=error.message
+            )
         if self.factory is None:
             return Outcome.success(self.value)
         value = self.factory(invocation, outcome)
