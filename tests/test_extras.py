@@ -59,7 +59,7 @@ def test_every_optional_import_names_its_extra(tmp_path: Path, module: str, extr
 # Optional imports made when a feature is used rather than imported: (module, extra, code that uses it).
 USES = [
     (
-        "httpx",
+        "httpx2",
         "clients",
         "import asyncio\nfrom plugwork import App\nfrom plugwork.clients import RestAPIService\n"
         "asyncio.run(RestAPIService(App('x')).start())",

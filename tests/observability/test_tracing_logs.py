@@ -125,3 +125,30 @@ async def test_user_spans_from_the_global_api_are_children_of_the_invocation(
     for child in children:
         assert child.parent_span_id in {a.span_id for a in actions}
         assert child.trace_id == TRACE_ID and child.attributes == {"customer": "c-1"}
+
+
+async def test_the_pymodules_tracer_is_bridged_while_tracing_is_on(
+    otlp: OTLPReceiver, endpoints: None
+) -> None:
+    from plugwork.events.tracing import Tracer
+
+    tracer = Tracer(service_name="legacy")  # no exporter of its own: the bridge exports its traces
+    app = build()
+
+    @app.action("manual")
+    async def manual(body: Empty) -> dict[str, bool]:
+        with tracer.trace("process_order", correlation_id="order-9") as ctx, ctx.span("validate"):
+            pass
+        return {"ok": True}
+
+    async with TestClient(app) as client:
+        response = await client.http.post("/actions/manual", json={}, headers={"traceparent": TRACEPARENT})
+        assert response.status_code == 200
+    spans = {s.name: s for s in otlp.wait_for_spans(3)}
+    assert spans["process_order"].parent_span_id == spans["POST /actions/manual"].span_id
+    assert spans["validate"].parent_span_id == spans["process_order"].span_id
+    assert spans["process_order"].attributes["plugwork.correlation_id"] == "order-9"
+    before = len(otlp.spans)
+    with tracer.trace("after stop"):  # the app stopped: the bridge is gone, nothing is exported
+        pass
+    assert len(otlp.spans) == before

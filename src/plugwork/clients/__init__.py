@@ -1,6 +1,6 @@
 """Outbound HTTP clients as services: :class:`RestAPIService` and its :class:`RestAPIConfig`.
 
-Needs the ``clients`` extra (``pip install 'plugwork[clients]'``, httpx). See docs/clients.md.
+Needs the ``clients`` extra (``pip install 'plugwork[clients]'``, httpx2). See docs/clients.md.
 """
 
 from .config import RestAPIConfig

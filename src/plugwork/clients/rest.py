@@ -36,7 +36,7 @@ from .tracing import client_span, record_answer
 from .urls import safe_url
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2 as httpx
 
 log = get_logger("plugwork.clients")
 
@@ -45,7 +45,7 @@ _BREAKER_GAUGE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitStat
 
 
 def _httpx() -> Any:
-    return require("httpx", extra="clients")
+    return require("httpx2", extra="clients")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -111,7 +111,7 @@ class RestAPIService(Service):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The underlying ``httpx.AsyncClient`` (the service must be running)."""
+        """The underlying ``httpx2.AsyncClient`` (the service must be running)."""
         if self._client is None:
             raise RuntimeError(f"service {self.name!r} is not started")
         return self._client
@@ -168,7 +168,7 @@ class RestAPIService(Service):
     ) -> httpx.Response:
         """Send a request with the rate limit, breaker and retries; return the last response.
 
-        ``url`` is absolute or relative to ``BASE_URL``; ``kwargs`` go to ``httpx.AsyncClient.request``
+        ``url`` is absolute or relative to ``BASE_URL``; ``kwargs`` go to ``httpx2.AsyncClient.build_request``
         (``json``, ``params``, ``content``...). A final 4xx/5xx response is returned (call
         ``raise_for_status()``); a refused connection raises ``Unavailable``, a timeout ``InvocationTimeout``,
         an open breaker ``CircuitOpen``, a rate limit not freed in time ``RateLimited`` — each an

@@ -19,7 +19,7 @@ from .urls import safe_url
 
 @contextmanager
 def client_span(method: str, url: Any, attempt: int) -> Iterator[Any]:
-    """Yields the attempt's span (None when tracing is off); ``url`` is the request's ``httpx.URL``."""
+    """Yields the attempt's span (None when tracing is off); ``url`` is the request's ``httpx2.URL``."""
     runtime = active_runtime()
     recorder = runtime.recorder if runtime is not None else None
     if recorder is None:

@@ -19,6 +19,7 @@ from ..services import Service
 from . import logging as pw_logging
 from .otel import OtelRuntime
 from .otel_logs import StructlogExporter
+from .span_export import OpenTelemetryExporter
 from .tracing import PublishSpans, TraceCarrier, TracingMiddleware, trace_ids_source
 from .tracing_settings import TracingSettings
 
@@ -37,6 +38,9 @@ class OtelService(Service):
 
     async def stop(self) -> None:
         pw_logging.set_trace_hooks(None)
+        from ..events.tracing import set_default_exporter
+
+        set_default_exporter(None)
         # The flush is blocking network I/O, bounded by shutdown_timeout_seconds: off the event loop.
         await asyncio.to_thread(self.runtime.shutdown)
 
@@ -69,6 +73,11 @@ class TracingPlugin(Plugin):
             init.add_carrier(TraceCarrier())
         sink = StructlogExporter(runtime.logger) if runtime.logger is not None else None
         pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
+        if runtime.recorder is not None:
+            from ..events.tracing import set_default_exporter
+
+            # The PyModules Tracer API: traces of tracers without an exporter of their own become spans.
+            set_default_exporter(OpenTelemetryExporter(runtime.tracer).export)
 
     async def start(self, app: App) -> Component | None:
         from ..queue.client import JobQueue
