@@ -119,6 +119,7 @@ class OTLPReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._grpc: Any = None
 
     def start(self) -> OTLPReceiver:
         self._thread.start()
@@ -127,6 +128,30 @@ class OTLPReceiver:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self._grpc is not None:
+            self._grpc.stop(grace=None)
+
+    def start_grpc(self) -> str:
+        """Also accept OTLP over gRPC (decoded the same way); returns its ``host:port``."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        receiver = self
+
+        class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+                receiver._traces(request.SerializeToString())
+                with receiver._lock:
+                    receiver.headers.append(dict(context.invocation_metadata()))
+                return ExportTraceServiceResponse()
+
+        self._grpc = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), self._grpc)
+        port = self._grpc.add_insecure_port("127.0.0.1:0")
+        self._grpc.start()
+        return f"127.0.0.1:{port}"
 
     def _traces(self, body: bytes) -> None:
         request = ExportTraceServiceRequest()

@@ -188,3 +188,17 @@ def test_generic_endpoint_gets_signal_paths_over_http_only() -> None:
     )
     assert load(endpoint="http://c:4317", protocol="grpc").signal_endpoint("traces") == "http://c:4317"
     assert not load().tracing_on
+
+
+async def test_grpc_protocol_exports_to_a_grpc_receiver(otlp: OTLPReceiver) -> None:
+    address = otlp.start_grpc()
+    config = load(endpoint=f"http://{address}", protocol="grpc", user="collector", password="pw")
+    runtime = OtelRuntime(config, "traced")
+    app = traced_app(runtime, config)
+    async with app:
+        ctx = Context(transport="http", trace={"traceparent": TRACEPARENT})
+        assert (await app.invoke("hello", {"name": "g"}, context=ctx)).ok
+    await asyncio.to_thread(runtime.shutdown)
+    [span] = otlp.wait_for_spans(1)
+    assert (span.name, span.trace_id, span.parent_span_id) == ("POST /actions/hello", TRACE_ID, PARENT)
+    assert otlp.headers[-1]["authorization"] == "Basic Y29sbGVjdG9yOnB3"
