@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/plugboard.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/registry.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

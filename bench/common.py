@@ -30,10 +30,12 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cmd`` from the repository root (importable), terminating it (then killing it) on exit."""
+def process(
+    cmd: list[str], extra_env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` in ``cwd`` (default: the importable repository root); terminate (then kill) it on exit."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env)
     try:
         yield proc
     finally:

@@ -20,6 +20,11 @@ EXTRAS = [
     ("fastapi", "fastapi", "plugwork.fastapi"),
     ("fastapi", "fastapi", "plugwork.events.api"),
     ("fastapi", "fastapi", "plugwork.events.fastapi"),
+    ("asyncpg", "postgres", "plugwork.registry.stores.postgres"),
+    ("redis.asyncio", "redis", "plugwork.registry.stores.redis"),
+    ("pymongo", "mongodb", "plugwork.registry.stores.mongodb"),
+    ("httpx", "registry", "plugwork.registry.transport"),
+    ("jsonschema", "registry", "plugwork.registry.stubs"),
 ]
 
 

@@ -82,12 +82,15 @@ def run(
     except DefinitionError as exc:
         raise click.BadParameter(str(exc), param_hint="APP") from None
     app = load_app(app_spec)
-    app.configure(config_file, log_json=log_json, log_level=log_level, dev_mode=dev)
+    # --host/--port go into the settings, so that what the app reports (the registry) is what it serves.
+    app.configure(
+        config_file, http_host=host, http_port=port, log_json=log_json, log_level=log_level, dev_mode=dev
+    )
     app.preflight()
     from .server import serve
 
     # An ASGI app wrapping the App (middleware of the user's) is served as it is; its lifespan reaches ours.
-    serve(app, host=host, port=port, asgi=None if target is app else target)
+    serve(app, asgi=None if target is app else target)
 
 
 @main.command(epilog=APP_HELP)

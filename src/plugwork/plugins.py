@@ -60,6 +60,7 @@ BUILTIN_PLUGINS = (
     "plugwork.plugboard.plugin:PlugboardPlugin",
     "plugwork.http.management:ManagementPlugin",
     "plugwork.service_routes:ServiceRoutesPlugin",
+    "plugwork.registry.plugin:RegistryPlugin",
 )
 """Plugins every app has; each enables itself from settings."""
 

@@ -1,0 +1,1 @@
+"""Registry stores: memory, SQLite, PostgreSQL, Redis and MongoDB (import each from its module)."""
