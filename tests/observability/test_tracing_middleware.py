@@ -202,3 +202,21 @@ async def test_grpc_protocol_exports_to_a_grpc_receiver(otlp: OTLPReceiver) -> N
     [span] = otlp.wait_for_spans(1)
     assert (span.name, span.trace_id, span.parent_span_id) == ("POST /actions/hello", TRACE_ID, PARENT)
     assert otlp.headers[-1]["authorization"] == "Basic Y29sbGVjdG9yOnB3"
+
+
+def test_yaml_section_and_errors_name_the_key(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugwork.errors import ConfigError
+
+    config = tmp_path / "plugwork.yaml"
+    config.write_text(
+        "plugins:\n  tracing:\n    endpoint: http://collector:4318\n"
+        "    queue_propagation: {reports: link, '*': child}\n    sampler_arg: 0.25\n"
+    )
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    loaded = load_plugin_settings(TracingSettings, "tracing", load_settings(config, env_file=None))
+    assert isinstance(loaded, TracingSettings)
+    assert (loaded.sampler, loaded.sampler_arg, loaded.tracing_on) == ("traceidratio", 0.25, True)
+    assert (loaded.propagation("reports"), loaded.propagation("other")) == ("link", "child")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "sometimes")
+    with pytest.raises(ConfigError, match=r"plugins\.tracing\.sampler"):
+        load_plugin_settings(TracingSettings, "tracing", load_settings(config, env_file=None))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from ..config import PluginSettings
 
@@ -35,6 +36,9 @@ def _env(field: str, *standard: str) -> AliasChoices:
 
 class TracingSettings(PluginSettings):
     """OpenTelemetry export and sampling settings (see docs/observability.md for every name)."""
+
+    # Errors name the field (plugins.tracing.sampler), not the first of its environment names.
+    model_config = SettingsConfigDict(loc_by_alias=False)
 
     enabled: bool | None = Field(None, validation_alias=_env("enabled"))
     service_name: str | None = Field(None, validation_alias=_env("service_name", "OTEL_SERVICE_NAME"))
