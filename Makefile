@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/plugboard.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/registry.py
+	$(BIN)/python bench/soajs_middleware.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -25,6 +25,8 @@ EXTRAS = [
     ("pymongo", "mongodb", "plugwork.registry.stores.mongodb"),
     ("httpx", "registry", "plugwork.registry.transport"),
     ("jsonschema", "registry", "plugwork.registry.stubs"),
+    ("httpx", "soajs", "plugwork.soajs.wire"),
+    ("httpx", "soajs", "plugwork.soajs.registry"),
 ]
 
 

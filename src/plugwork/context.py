@@ -33,6 +33,8 @@ class Context:
     tenant: Any = None
     trace: dict[str, str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    soajs: Any = None
+    """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
 
 
 current_context: ContextVar[Context | None] = ContextVar("plugwork_context", default=None)

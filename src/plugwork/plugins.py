@@ -61,6 +61,7 @@ BUILTIN_PLUGINS = (
     "plugwork.http.management:ManagementPlugin",
     "plugwork.service_routes:ServiceRoutesPlugin",
     "plugwork.registry.plugin:RegistryPlugin",
+    "plugwork.soajs.plugin:SoajsPlugin",
 )
 """Plugins every app has; each enables itself from settings."""
 

@@ -13,6 +13,7 @@ from plugwork.events import Event, EventInput, EventOutput, Module, ModuleHost, 
 
 def test_module_router_sample() -> None:
     from fastapi import FastAPI
+
     from plugwork.events import ModuleHost
     from plugwork.events.api import ModuleRouter, register_error_handlers
 
@@ -47,6 +48,7 @@ def test_module_router_sample() -> None:
 
 def test_custom_endpoints_sample() -> None:
     from fastapi import FastAPI
+
     from plugwork.events.api import ModuleRouter
 
     host = ModuleHost()
@@ -89,6 +91,7 @@ class GetProductOutput(EventOutput):
 
 def test_complete_api_example() -> None:
     from fastapi import FastAPI
+
     from plugwork.events import Event, Module, ModuleHost, module
     from plugwork.events.api import ModuleRouter, register_error_handlers
 
@@ -166,6 +169,7 @@ class CalculatorModule(Module):
 
 def test_pymodules_api_basic_setup() -> None:
     from fastapi import FastAPI
+
     from plugwork.events import ModuleHost
     from plugwork.events.fastapi import PyModulesAPI
 
@@ -186,6 +190,7 @@ def test_pymodules_api_basic_setup() -> None:
 
 def test_pymodules_api_complete_example() -> None:
     from fastapi import FastAPI
+
     from plugwork.events import ModuleHost
     from plugwork.events.fastapi import PyModulesAPI
     from plugwork.events.resilience import CircuitBreaker, RateLimiter
@@ -227,9 +232,9 @@ def test_pymodules_api_complete_example() -> None:
 
 
 def test_migration_guide_before_and_after() -> None:
+    from fastapi import FastAPI
     from seed_users import CreateUserInput, UserOut
 
-    from fastapi import FastAPI
     from plugwork.events.api import ModuleRouter, register_error_handlers
     from plugwork.events.fastapi import PyModulesAPI
 

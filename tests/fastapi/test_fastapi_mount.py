@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from core_helpers import OFFLINE
-from fastapi import FastAPI
 from plugwork import App, Service, ServiceState, action
 from plugwork.fastapi import action_router, lifespan, mount_app, register_error_handlers, rest_router
 

@@ -1,6 +1,7 @@
 """The Processpype seed's service samples, verbatim but for the import lines."""
 
 from fastapi import APIRouter
+
 from plugwork import ServiceState
 from plugwork.config import ServiceSection as ServiceConfiguration
 from plugwork.observability.logging import get_logger as get_service_logger
