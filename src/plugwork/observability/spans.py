@@ -21,6 +21,7 @@ from typing import Any
 
 from ..extras import require
 
+_getrandbits = random.getrandbits  # the SDK's RandomIdGenerator draws ids the same way
 MAX_ATTRIBUTES = 128
 MAX_EVENTS = 128
 _PRIMITIVES = (str, bool, int, float)
@@ -60,6 +61,10 @@ class SpanRecorder:
         }
         self._unset = trace.Status(trace.StatusCode.UNSET)
         self._span_type = _span_type(trace)
+        # Bound once: start() runs for every invocation, sampled or not.
+        self._get_current = self._context.get_current
+        self._current_span = trace.get_current_span
+        self._should_sample = sampler.should_sample
 
     def start(
         self,
@@ -75,25 +80,22 @@ class SpanRecorder:
         the samplers built from the settings do not look at them).
         """
         if parent is None:
-            parent = self._context.get_current()
-        parent_span = self._trace.get_current_span(parent).get_span_context()
+            parent = self._get_current()
+        parent_span = self._current_span(parent).get_span_context()
         if parent_span.is_valid:
             trace_id = parent_span.trace_id
             random_id = bool(parent_span.trace_flags & 0x02)
         else:
-            trace_id = random.getrandbits(128) or 1
+            trace_id = _getrandbits(128) or 1
             parent_span, random_id = None, True
         given = None if callable(attributes) else attributes
-        result = self._sampler.should_sample(parent, trace_id, name, kind, given, links)
-        sampled = result.decision.is_sampled()
+        result = self._should_sample(parent, trace_id, name, kind, given, links)
+        decision = result.decision
+        sampled = decision.is_sampled()
         context = self._span_context(
-            trace_id,
-            random.getrandbits(64) or 1,
-            False,
-            self._flags[random_id, sampled],
-            result.trace_state,
+            trace_id, _getrandbits(64) or 1, False, self._flags[random_id, sampled], result.trace_state
         )
-        if not result.decision.is_recording():
+        if not (sampled or decision.is_recording()):
             return self._non_recording(context)
         values = attributes() if callable(attributes) else attributes
         if result.attributes:
