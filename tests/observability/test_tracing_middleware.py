@@ -51,9 +51,56 @@ def traced_app(runtime: OtelRuntime, config: TracingSettings) -> App:
     return app
 
 
-async def test_http_invocation_is_one_server_span_child_of_the_incoming_traceparent(
-    otlp: OTLPReceiver,
-) -> None:
+class UserId(BaseModel):
+    user_id: str
+
+
+async def test_each_http_action_call_is_one_server_span_with_its_route(otlp: OTLPReceiver) -> None:
+    from plugwork.observability.tracing_plugin import TracingPlugin
+    from plugwork.rest import RestPlugin
+    from plugwork.testing import TestClient
+
+    app = App("traced", plugins=[TracingPlugin(endpoint=otlp.endpoint), RestPlugin()])
+
+    @app.action("hello")
+    async def hello(body: In) -> dict[str, str]:
+        return {"hello": body.name}
+
+    @app.action("denied")
+    async def denied(body: In) -> dict[str, str]:
+        raise Forbidden("no")
+
+    @app.action("get_user")
+    async def get_user(body: UserId) -> dict[str, str]:
+        return {"id": body.user_id}
+
+    async with TestClient(app) as client:
+        headers = {"traceparent": TRACEPARENT, "tracestate": "k=v"}
+        assert (
+            await client.http.post("/actions/hello", json={"name": "a"}, headers=headers)
+        ).status_code == 200
+        assert (await client.http.post("/actions/denied", json={})).status_code == 403
+        assert (await client.http.get("/users/u-7")).json() == {"id": "u-7"}
+        assert (await client.http.post("/actions/nope", json={})).status_code == 404
+    spans = otlp.wait_for_spans(4)
+    assert len(spans) == 4  # one span per request: no ASGI-level duplicates
+    by_name = {s.name: s for s in spans}
+    ok = by_name["POST /actions/hello"]
+    assert (ok.kind, ok.trace_id, ok.parent_span_id) == ("SERVER", TRACE_ID, PARENT)
+    assert ok.attributes["http.route"] == "/actions/hello"
+    assert ok.attributes["http.response.status_code"] == 200
+    assert ok.service == "traced"
+    bad = by_name["POST /actions/denied"]
+    assert bad.status_code == 2 and bad.status_message == "FORBIDDEN"
+    assert bad.attributes["error.type"] == "FORBIDDEN"
+    assert bad.parent_span_id == ""  # no traceparent: a new trace
+    rest = by_name["GET /users/{user_id}"]
+    assert (rest.attributes["http.route"], rest.attributes["url.path"]) == ("/users/{user_id}", "/users/u-7")
+    unknown = by_name["POST"]  # an unknown action's path is no route
+    assert "http.route" not in unknown.attributes and unknown.attributes["url.path"] == "/actions/nope"
+
+
+async def test_an_http_invocation_outside_an_http_request_is_named_by_method_only(otlp: OTLPReceiver) -> None:
     config = settings(otlp)
     runtime = OtelRuntime(config, "traced")
     app = traced_app(runtime, config)
@@ -62,23 +109,9 @@ async def test_http_invocation_is_one_server_span_child_of_the_incoming_tracepar
         TraceCarrier().extract({"traceparent": TRACEPARENT, "tracestate": "k=v"}, ctx)
         assert ctx.trace == {"traceparent": TRACEPARENT, "tracestate": "k=v"}
         assert (await app.invoke("hello", {"name": "a"}, context=ctx)).ok
-        assert not (await app.invoke("denied", {}, context=Context(transport="http"))).ok
     await asyncio.to_thread(runtime.shutdown)
-    spans = otlp.wait_for_spans(2)
-    [ok] = [s for s in spans if s.attributes.get("plugwork.action") == "hello"]
-    assert (ok.name, ok.kind, ok.trace_id, ok.parent_span_id) == (
-        "POST /actions/hello",
-        "SERVER",
-        TRACE_ID,
-        PARENT,
-    )
-    assert ok.attributes["http.route"] == "/actions/hello"
-    assert ok.attributes["http.response.status_code"] == 200
-    assert ok.service == "traced"
-    [bad] = [s for s in spans if s.attributes.get("plugwork.action") == "denied"]
-    assert bad.status_code == 2 and bad.status_message == "FORBIDDEN"
-    assert bad.attributes["error.type"] == "FORBIDDEN"
-    assert bad.parent_span_id == ""  # no traceparent: a new trace
+    [span] = otlp.wait_for_spans(1)
+    assert (span.name, span.kind, span.trace_id, span.parent_span_id) == ("HTTP", "SERVER", TRACE_ID, PARENT)
 
 
 async def test_queue_spans_are_consumer_children_or_links_by_queue(otlp: OTLPReceiver) -> None:
@@ -200,7 +233,7 @@ async def test_grpc_protocol_exports_to_a_grpc_receiver(otlp: OTLPReceiver) -> N
         assert (await app.invoke("hello", {"name": "g"}, context=ctx)).ok
     await asyncio.to_thread(runtime.shutdown)
     [span] = otlp.wait_for_spans(1)
-    assert (span.name, span.trace_id, span.parent_span_id) == ("POST /actions/hello", TRACE_ID, PARENT)
+    assert (span.name, span.trace_id, span.parent_span_id) == ("HTTP", TRACE_ID, PARENT)
     assert otlp.headers[-1]["authorization"] == "Basic Y29sbGVjdG9yOnB3"
 
 

@@ -19,7 +19,7 @@ carrier is installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -39,6 +39,31 @@ ACTION_ROUTE = "/actions/"
 MESSAGING_SYSTEM = "plugwork"
 # Set while a PRODUCER span is open around an enqueue: (queue, bulk).
 _publishing: ContextVar[tuple[str, bool] | None] = ContextVar("plugwork_publishing", default=None)
+# The ASGI scope of the HTTP request being served (set by capture_http_scope): method, path, route.
+_http_scope: ContextVar[Mapping[str, Any] | None] = ContextVar("plugwork_http_scope", default=None)
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def capture_http_scope(app: ASGIApp) -> ASGIApp:
+    """ASGI wrapper: make each HTTP request's scope visible to the tracing middleware.
+
+    Every HTTP route that runs an action (``POST /actions/{name}``, REST convention routes, plugins') goes
+    through the app's one dispatcher with ``transport="http"``; the span takes its method and route
+    template (Starlette's matched ``scope["route"]``) from here.
+    """
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        token = _http_scope.set(scope)
+        try:
+            await app(scope, receive, send)
+        finally:
+            _http_scope.reset(token)
+
+    return wrapped
 
 
 class TraceCarrier:
@@ -142,7 +167,7 @@ class TracingMiddleware:
         self._propagator = _propagator()
         self._kinds = trace.SpanKind
         self._error = trace.Status(trace.StatusCode.ERROR)
-        self._http_names: dict[str, str] = {}
+        self._http_names: dict[tuple[str | None, str | None], str] = {}
         self._describe: dict[str, Describe] = {
             "http": self._http,
             "queue": self._queue,
@@ -188,20 +213,33 @@ class TracingMiddleware:
     # Each transport: the span's name and kind at once, its attributes only when the span records (a
     # request the sampler drops costs no attribute dict; the samplers Plugwork builds ignore attributes).
     def _http(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
-        name = self._http_names.get(invocation.action) if invocation.spec is not None else "POST"
+        scope = _http_scope.get()
+        method = scope["method"] if scope is not None else None
+        path = scope["path"] if scope is not None else None
+        route: str | None = None
+        if scope is not None and invocation.spec is not None:
+            matched = scope.get("route")
+            if matched is not None:
+                route = getattr(matched, "path", None)
+            elif path == f"{ACTION_ROUTE}{invocation.action}":  # the transport's own fast path
+                route = path
+        # Without a route (an unknown action, an app mounted elsewhere) the name stays low-cardinality.
+        key = (method, route)
+        name = self._http_names.get(key)
         if name is None:
-            name = self._http_names[invocation.action] = f"POST {ACTION_ROUTE}{invocation.action}"
+            name = self._http_names[key] = f"{method or 'HTTP'} {route}" if route else (method or "HTTP")
 
         def attributes() -> dict[str, Any]:
             values: dict[str, Any] = {
-                "http.request.method": "POST",
-                "url.path": f"{ACTION_ROUTE}{invocation.action}",
                 "plugwork.action": invocation.action,
                 "plugwork.correlation_id": invocation.context.correlation_id,
             }
-            if invocation.spec is not None:
-                # An unknown action's path is not a route: names and routes stay low-cardinality.
-                values["http.route"] = f"{ACTION_ROUTE}{invocation.action}"
+            if method is not None:
+                values["http.request.method"] = method
+            if path is not None:
+                values["url.path"] = path
+            if route is not None:
+                values["http.route"] = route
             return values
 
         return name, self._kinds.SERVER, attributes
