@@ -6,7 +6,7 @@ writes the current span's into outgoing ones (outbound HTTP, the job row, the Pl
 :class:`TracingMiddleware` turns each invocation into one span whose kind and name follow the semantic
 conventions for the transport that carried it::
 
-    http       SERVER    "POST /actions/<action>"   http.request.method, http.route, http.response.status_code
+    http       SERVER    "<method> <route>"         http.request.method, http.route, http.response.status_code
     queue      CONSUMER  "process <queue>"          messaging.system/destination.name/message.id, attempt
     plugboard  SERVER    "<service>/<action>"       rpc.system=plugboard, rpc.service, rpc.method
     call       INTERNAL  "<action>"
