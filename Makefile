@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/soajs_middleware.py
+	$(BIN)/python bench/db_repository.py
+	$(BIN)/python bench/auth_http.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -27,6 +27,10 @@ EXTRAS = [
     ("jsonschema", "registry", "plugwork.registry.stubs"),
     ("httpx", "soajs", "plugwork.soajs.wire"),
     ("httpx", "soajs", "plugwork.soajs.registry"),
+    ("sqlalchemy", "db", "plugwork.db.models"),
+    ("sqlalchemy", "db", "plugwork.db.repository"),
+    ("jwt", "auth", "plugwork.auth.jwt"),
+    ("jwt", "auth", "plugwork.auth.jwks"),
 ]
 
 

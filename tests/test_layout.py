@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "plugwork"
-FEATURES = ("plugwork.queue", "plugwork.plugboard")
+FEATURES = ("plugwork.queue", "plugwork.plugboard", "plugwork.db", "plugwork.auth")
 
 
 def _module_name(path: Path) -> str:

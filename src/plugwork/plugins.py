@@ -8,7 +8,8 @@ is a plugin. Its hooks, all optional:
 - :meth:`Plugin.enabled`: whether it takes part in this start (built-in plugins decide from settings);
 - :meth:`Plugin.on_app_init`: add services, middleware, providers, carriers and health checks through an
   :class:`AppInit`, made anew at each start, so that an app can start, stop and start again;
-- :meth:`Plugin.routes` / :meth:`Plugin.openapi_paths` / :meth:`Plugin.asgi_middleware`: HTTP;
+- :meth:`Plugin.routes` / :meth:`Plugin.openapi_paths` / :meth:`Plugin.openapi` /
+  :meth:`Plugin.asgi_middleware`: HTTP;
 - :meth:`Plugin.start`: a long-running :class:`Component`, started after services and stopped before them;
 - :meth:`Plugin.cli`: commands for the ``plugwork`` CLI.
 
@@ -100,6 +101,9 @@ class Plugin:
     def openapi_paths(self, app: App) -> dict[str, Any]:
         """OpenAPI ``paths`` entries describing :meth:`routes`."""
         return {}
+
+    def openapi(self, app: App, document: dict[str, Any]) -> None:
+        """Edit the finished OpenAPI document in place (security schemes, per-operation security...)."""
 
     def asgi_middleware(self, app: App) -> Sequence[Callable[[ASGIApp], ASGIApp]]:
         """Pure-ASGI wrappers put around the app's whole HTTP transport (outermost first)."""

@@ -134,7 +134,11 @@ class FakePlugboard:
         await target.ws.send(frame)
 
     async def start_request(
-        self, action: str, fields: Any, conn: FakeConnection | None = None
+        self,
+        action: str,
+        fields: Any,
+        conn: FakeConnection | None = None,
+        headers: dict[str, str] | None = None,
     ) -> asyncio.Future[Any]:
         """Push a ``request``; the returned future resolves to the consumer's ``response`` payload."""
         targets = self.joined
@@ -143,12 +147,17 @@ class FakePlugboard:
         ref = str(uuid.uuid4())
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[ref] = future
-        await self.push("request", {"action": action, "fields": fields, "response_ref": ref}, target)
+        payload: dict[str, Any] = {"action": action, "fields": fields, "response_ref": ref}
+        if headers is not None:
+            payload["headers"] = headers  # carried context: correlation id, a caller's bearer token...
+        await self.push("request", payload, target)
         return future
 
-    async def request(self, action: str, fields: Any, *, timeout: float = 5.0) -> Any:
+    async def request(
+        self, action: str, fields: Any, *, timeout: float = 5.0, headers: dict[str, str] | None = None
+    ) -> Any:
         """Push a ``request`` and wait (bounded) for the consumer's response payload."""
-        return await asyncio.wait_for(await self.start_request(action, fields), timeout)
+        return await asyncio.wait_for(await self.start_request(action, fields, headers=headers), timeout)
 
     def drop(self) -> None:
         """Cut every socket without a closing handshake, as a crashed server or network would."""

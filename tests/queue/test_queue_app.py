@@ -36,7 +36,8 @@ async def test_explicit_queues_limit_what_the_worker_serves() -> None:
 
 
 async def test_post_jobs_honours_max_body_bytes() -> None:
-    async with TestClient(App("mailer", actions=[send_mail]), max_body_bytes=64) as client:
+    app = App("mailer", actions=[send_mail])
+    async with TestClient(app, max_body_bytes=64, plugins={"queue": {"jobs_api": "open"}}) as client:
         response = await client.http.post("/jobs", json={"action": "send_mail", "to": "x" * 100})
         assert response.status_code == 413
         ok = await client.http.post("/jobs", json={"action": "send_mail", "to": "ada"})

@@ -63,7 +63,8 @@ async def test_an_http_request_id_reaches_the_job_and_the_worker_log(stream: io.
 
 
 async def test_post_jobs_stores_the_request_correlation_id() -> None:
-    async with TestClient(App("shop", actions=[ship])) as client:
+    open_jobs = {"queue": {"jobs_api": "open"}}  # the jobs API is off unless guarded or opened
+    async with TestClient(App("shop", actions=[ship]), plugins=open_jobs) as client:
         response = await client.http.post(
             "/jobs", json={"action": "ship", "item": "pen"}, headers={"X-Correlation-ID": "req-9"}
         )

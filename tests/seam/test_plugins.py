@@ -59,7 +59,8 @@ async def test_the_plugin_adds_a_route_a_service_a_middleware_and_a_component() 
 async def test_the_carrier_moves_the_tenant_from_http_into_the_job_and_the_worker() -> None:
     RECORDED.clear()
     app, _ = make_app()
-    async with TestClient(app) as client:
+    # The jobs API is off unless guarded or opened.
+    async with TestClient(app, plugins={"queue": {"jobs_api": "open"}}) as client:
         headers = {"X-Tenant": "acme", "X-Correlation-ID": "req-42"}
         direct = await client.http.post("/actions/who", json={}, headers=headers)
         assert direct.json() == {"tenant": "acme", "label": "tenant:acme", "correlation_id": "req-42"}

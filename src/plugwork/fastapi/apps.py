@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ..actions import ActionResponse
 from ..context import Context
 from ..dispatch import Invocation, Outcome
-from ..errors import ErrorCode
+from ..errors import ActionError, ErrorCode
 from ..rest.endpoint import correlation_id, reply
 from ._dep import fastapi
 
@@ -105,6 +105,12 @@ def _typed_endpoint(app: App, spec: Action) -> Callable[..., Any]:
             return reply(Outcome.failure(ErrorCode.UNAVAILABLE, "The app is not started"), cid)
         # The validated model is its own payload: the dispatcher's validator returns it as is.
         ctx = Context(cid, "http", request_id=cid)
+        carriers = app.carriers  # this start's: the caller's token, tenant, trace... reach the action
+        if not carriers.only_correlation:
+            try:
+                carriers.extract(carriers.select(request.headers.items()), ctx)
+            except ActionError as exc:
+                return reply(Outcome.from_exception(exc), cid)
         return reply(await app.dispatcher.dispatch(Invocation(name, payload, ctx)), cid)
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

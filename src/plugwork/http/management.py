@@ -16,16 +16,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import ConfigError, ErrorCode, ServiceError
+from ..errors import ConfigError, DependencyError, ErrorCode, ServiceError
 from ..plugins import Plugin
 from ..services import Service, ServiceState
-from .body import not_json, read_limited
+from .body import incoming_context, not_json, read_limited
+from .guard import RouteGuard
 from .responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
     from ..app import App
 
 Handler = Callable[[Request], Awaitable[Response]]
+MANAGE_PERMISSION = "plugwork:manage"
 
 
 class ManagementPlugin(Plugin):
@@ -41,15 +43,29 @@ class ManagementPlugin(Plugin):
 
 
 def management_routes(app: App) -> list[BaseRoute]:
-    """The management routes, each checking the bearer token in constant time."""
+    """The management routes, each checking the bearer token in constant time.
+
+    With an auth plugin (a :class:`~plugwork.http.guard.RouteGuard`), a token of the app's own auth that
+    grants ``plugwork:manage`` is accepted too.
+    """
     secret = app.settings.management_token
     expected = ("Bearer " + secret.get_secret_value()).encode() if secret is not None else None
+    try:
+        guard: RouteGuard | None = app.get(RouteGuard)  # type: ignore[type-abstract]
+    except DependencyError:
+        guard = None
 
     def guarded(handler: Handler) -> Handler:
         async def check(request: Request) -> Response:
             given = request.headers.get("authorization", "").encode()
-            if expected is None or not hmac.compare_digest(given, expected):
+            if expected is not None and hmac.compare_digest(given, expected):
+                return await handler(request)
+            if guard is None:
                 return error_response(ErrorCode.UNAUTHORIZED, "A valid bearer token is required")
+            with incoming_context(request, app.carriers) as ctx:
+                refusal = await guard.admit(ctx, permission=MANAGE_PERMISSION)
+            if refusal is not None:
+                return error_response(refusal.code, refusal.message, refusal.details, refusal.status)
             return await handler(request)
 
         return check

@@ -85,12 +85,15 @@ def openapi_spec(app: App) -> dict[str, Any]:
     paths.update(_core_paths(error))
     for plugin in app.active_plugins:
         paths.update(plugin.openapi_paths(app))
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": app.name, "version": app.settings.version},
         "paths": paths,
         "components": {"schemas": components},
     }
+    for plugin in app.active_plugins:
+        plugin.openapi(app, document)
+    return document
 
 
 SWAGGER_ASSETS = Path(__file__).resolve().parent / "static" / "swagger-ui"

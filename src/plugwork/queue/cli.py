@@ -223,7 +223,7 @@ def _batches(stream: IO[bytes], size: int) -> Iterator[tuple[list[Any], list[int
 
 @click.group()
 def db() -> None:
-    """Database schema of the job store."""
+    """Database schemas: the job store's (migrate) and your models' (init, revision, upgrade, ...)."""
 
 
 @db.command()

@@ -67,11 +67,14 @@ class JobQueue:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         connection: Any = None,
+        session: Any = None,
     ) -> str:
         """Enqueue one job; return its id (the first job's id when ``idempotency_key`` was seen before).
 
         Raises :class:`~plugwork.errors.UnknownAction`, or :class:`~plugwork.errors.InvalidInput` with the
-        field errors. ``connection`` (PostgreSQL): an asyncpg connection whose transaction the insert joins.
+        field errors. ``connection`` (PostgreSQL): an asyncpg connection whose transaction the insert joins;
+        ``session``: a SQLAlchemy ``AsyncSession`` on asyncpg, whose transaction the insert joins (the job
+        exists if and only if that transaction commits).
         """
         if self.publish_hook is not None:
             with self._publishing(action, queue, 1):
@@ -83,6 +86,7 @@ class JobQueue:
         job = self._prepare(
             action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
         )
+        connection = await _joined(connection, session)
         [job_id] = await self.store.enqueue([job], connection=connection)
         return job_id
 
@@ -97,6 +101,7 @@ class JobQueue:
         queue: str | None = None,
         max_attempts: int | None = None,
         connection: Any = None,
+        session: Any = None,
     ) -> list[str]:
         """Enqueue one job per payload in one round trip; every payload is validated first (all or none)."""
         if self.publish_hook is not None:
@@ -142,7 +147,7 @@ class JobQueue:
                     template.headers,
                 )
             )
-        return await self.store.enqueue(jobs, connection=connection)
+        return await self.store.enqueue(jobs, connection=await _joined(connection, session))
 
     def _prepare(
         self,
@@ -312,3 +317,25 @@ def _when(delay: float | timedelta | None, run_at: datetime | float | None) -> f
             raise InvalidInput("run_at needs a timezone", details=[_field("run_at", None)])
         return run_at.timestamp()
     return None if run_at is None else float(run_at)
+
+
+async def _joined(connection: Any, session: Any) -> Any:
+    """The asyncpg connection under a SQLAlchemy ``AsyncSession``, inside the session's transaction."""
+    if session is None:
+        return connection
+    if connection is not None:
+        raise TypeError("give enqueue() a session or a connection, not both")
+    conn = await session.connection()  # begins the session's transaction if none is open
+    if (conn.dialect.name, conn.dialect.driver) != ("postgresql", "asyncpg"):
+        raise TypeError(
+            "enqueue(session=...) needs a PostgreSQL session on asyncpg (and the PostgreSQL job store);"
+            f" this session uses {conn.dialect.name}+{conn.dialect.driver}"
+        )
+    raw = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: send one now, or
+        # the insert would commit on its own, whatever becomes of the session's transaction.
+        await conn.exec_driver_sql("SELECT 1")
+    if not raw.is_in_transaction():  # pragma: no cover - a SQLAlchemy change would land here
+        raise RuntimeError("the session's connection is not in a transaction")
+    return raw

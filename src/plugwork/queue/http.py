@@ -8,8 +8,8 @@ string (the body wins)::
      "_options": {"delay": 5, "run_at": "2030-01-01T00:00:00Z", "priority": 10, "queue": "mail",
                   "idempotency_key": "order-42", "max_attempts": 5}}
 
-It answers ``202 {"job_id": ..., "status": ...}``. Errors are ``{"error_code", "error_message",
-"details"}`` with the code's HTTP status.
+Who may call them: :mod:`plugwork.queue.access`. It answers ``202 {"job_id": ..., "status": ...}``.
+Errors are ``{"error_code", "error_message", "details"}`` with the code's HTTP status.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..carriers import Carriers
 from ..errors import ActionError, ErrorCode, PlugworkError
 from ..http.body import incoming_context, not_json, read_limited
 from ..http.responses import JSONResponse, error_response
+from .access import JOBS_MANAGE, JOBS_READ, JobsAccess, enqueue_refusal
 from .client import MAX_KEY_LENGTH, JobQueue
 from .jobs import MAX_PAYLOAD_BYTES, Job
 from .store import StoreUnavailable
@@ -72,13 +73,26 @@ def _job_body(job: Job) -> dict[str, Any]:
 
 
 def job_routes(
-    queue: JobQueue, carriers: Carriers | None = None, *, max_body_bytes: int = MAX_PAYLOAD_BYTES
+    queue: JobQueue,
+    carriers: Carriers | None = None,
+    *,
+    max_body_bytes: int = MAX_PAYLOAD_BYTES,
+    access: JobsAccess | None = None,
 ) -> list[Route]:
     """The job routes over ``queue``, to mount in the app's Starlette router.
 
-    A job enqueued over HTTP carries the request's context (``carriers``: correlation id, trace...).
+    A job enqueued over HTTP carries the request's context (``carriers``: correlation id, trace, the
+    caller's verified identity). ``access`` decides who may use them (see :mod:`plugwork.queue.access`;
+    None: open, for a router you guard yourself).
     """
     carried = carriers or Carriers()
+    allowed = access or JobsAccess("open")
+
+    async def admitted(request: Request, permission: str) -> None:
+        with incoming_context(request, carried) as ctx:
+            refusal = await allowed.check(request, ctx, permission=permission)
+        if refusal is not None:
+            raise refusal
 
     async def create(request: Request) -> Response:
         body = await read_limited(request, max_body_bytes)
@@ -105,7 +119,15 @@ def job_routes(
         except ValidationError as exc:
             details = [{**d, "field": f"{OPTIONS_KEY}.{d['field']}"} for d in validation_details(exc)]
             return error_response(ErrorCode.VALIDATION_ERROR, "Invalid job options", details)
-        with incoming_context(request, carried):
+        with incoming_context(request, carried) as ctx:
+            spec = queue.actions.get(action)
+            # The caller first (an anonymous client learns nothing about which actions exist), then the
+            # same per-action rules as invoking it directly, then the transports it is offered on.
+            refusal = await allowed.check(request, ctx, action=spec)
+            if refusal is None and spec is not None:
+                refusal = enqueue_refusal(spec)
+            if refusal is not None:
+                raise refusal
             job_id = await queue.enqueue(action, data, **options.model_dump())
         status = "ready"
         if options.idempotency_key is not None:  # may be an earlier job: report its real status
@@ -113,6 +135,7 @@ def job_routes(
         return JSONResponse({"job_id": job_id, "status": status}, status_code=202)
 
     async def listing(request: Request) -> Response:
+        await admitted(request, JOBS_READ)
         params = request.query_params
         try:
             limit = int(params.get("limit", "100"))
@@ -128,12 +151,15 @@ def job_routes(
         return JSONResponse({"jobs": [_job_body(j) for j in jobs], "count": len(jobs)})
 
     async def show(request: Request) -> Response:
+        await admitted(request, JOBS_READ)
         return JSONResponse(_job_body(await queue.get(request.path_params["job_id"])))
 
     async def retry(request: Request) -> Response:
+        await admitted(request, JOBS_MANAGE)
         return JSONResponse(_job_body(await queue.retry(request.path_params["job_id"])))
 
     async def cancel(request: Request) -> Response:
+        await admitted(request, JOBS_MANAGE)
         return JSONResponse(_job_body(await queue.cancel(request.path_params["job_id"])))
 
     return [

@@ -2,7 +2,8 @@
 
 Enabled unless ``queue_url`` is ``none``. It provides :class:`JobQueue` (and the app's ``Enqueuer``) to
 actions and services, carries the enqueuer's context into the job row, runs a :class:`Worker` when
-``worker`` is on, serves the ``/jobs`` routes and adds the ``plugwork jobs`` and ``plugwork db`` commands.
+``worker`` is on, serves the ``/jobs`` routes (guarded: :mod:`plugwork.queue.access`) and adds the
+``plugwork jobs`` and ``plugwork db`` commands.
 This module is the worked example of docs/architecture.md.
 """
 
@@ -12,7 +13,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..app import Enqueuer
+from ..errors import DependencyError
+from ..http.guard import RouteGuard
 from ..plugins import AppInit, Background, Component, Plugin
+from .access import JobsAccess, QueueSettings
 from .client import JobQueue
 from .factory import store_class, store_from_url
 from .metrics import QueueMetrics
@@ -29,12 +33,14 @@ class QueuePlugin(Plugin):
     """The durable job queue (see the module docstring)."""
 
     name = "queue"
+    settings_model = QueueSettings
 
     def __init__(self, **overrides: Any) -> None:
         super().__init__(**overrides)
         self.store: JobStore | None = None
         self.queue: JobQueue | None = None
         self._metrics: QueueMetrics | None = None
+        self.access: JobsAccess | None = None
 
     def enabled(self, app: App) -> bool:
         url = app.settings.queue_url
@@ -60,6 +66,12 @@ class QueuePlugin(Plugin):
 
         store, queue, metrics = self.store, self.queue, self._metrics
         assert store is not None and queue is not None and metrics is not None
+        try:
+            guard: RouteGuard | None = app.get(RouteGuard)  # type: ignore[type-abstract]
+        except DependencyError:
+            guard = None
+        # Decided at start, so that a jobs_api the app cannot honour fails the start, not a request.
+        self.access = JobsAccess.resolve(self.config, dev_mode=app.settings.dev_mode, guard=guard)
         await store.open()
         queue.carriers = app.carriers
         settings = app.settings
@@ -83,8 +95,12 @@ class QueuePlugin(Plugin):
     def routes(self, app: App) -> Sequence[BaseRoute]:
         from .http import job_routes
 
-        assert self.queue is not None
-        return job_routes(self.queue, app.carriers, max_body_bytes=app.settings.max_body_bytes)
+        assert self.queue is not None and self.access is not None
+        if self.access.mode == "off":
+            return ()
+        return job_routes(
+            self.queue, app.carriers, max_body_bytes=app.settings.max_body_bytes, access=self.access
+        )
 
     def openapi_paths(self, app: App) -> dict[str, Any]:
         from .http import job_openapi_paths

@@ -1,0 +1,1 @@
+"""The orders example: models, a migration, the repository, JWT-protected writes, a transactional job."""
