@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,7 +51,8 @@ class JobQueue:
     # ------------------------------------------------------------------ enqueue
 
     def _publishing(self, action: str, queue: str | None, count: int) -> AbstractContextManager[Any]:
-        assert self.publish_hook is not None
+        if self.publish_hook is None:
+            return nullcontext()
         spec = self.actions.get(action)
         return self.publish_hook(queue or (spec.queue if spec is not None else "default"), action, count)
 
@@ -76,19 +77,13 @@ class JobQueue:
         ``session``: a SQLAlchemy ``AsyncSession`` on asyncpg, whose transaction the insert joins (the job
         exists if and only if that transaction commits).
         """
-        if self.publish_hook is not None:
-            with self._publishing(action, queue, 1):
-                job = self._prepare(
-                    action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
-                )
-                [job_id] = await self.store.enqueue([job], connection=connection)
-                return job_id
-        job = self._prepare(
-            action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
-        )
-        connection = await _joined(connection, session)
-        [job_id] = await self.store.enqueue([job], connection=connection)
-        return job_id
+        with self._publishing(action, queue, 1):
+            job = self._prepare(
+                action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
+            )
+            connection = await _joined(connection, session)
+            [job_id] = await self.store.enqueue([job], connection=connection)
+            return job_id
 
     async def enqueue_many(
         self,
@@ -105,14 +100,11 @@ class JobQueue:
     ) -> list[str]:
         """Enqueue one job per payload in one round trip; every payload is validated first (all or none)."""
         if self.publish_hook is not None:
-            payloads = list(payloads)
-            with self._publishing(action, queue, len(payloads)):
-                return await self._enqueue_many(
-                    action, payloads, delay, run_at, priority, queue, max_attempts, connection
-                )
-        return await self._enqueue_many(
-            action, payloads, delay, run_at, priority, queue, max_attempts, connection
-        )
+            payloads = list(payloads)  # the PRODUCER span records how many
+        with self._publishing(action, queue, len(payloads) if isinstance(payloads, list) else 0):
+            return await self._enqueue_many(
+                action, payloads, delay, run_at, priority, queue, max_attempts, connection, session
+            )
 
     async def _enqueue_many(
         self,
@@ -124,6 +116,7 @@ class JobQueue:
         queue: str | None,
         max_attempts: int | None,
         connection: Any,
+        session: Any,
     ) -> list[str]:
         items = iter(payloads)
         first = next(items, None)
