@@ -564,8 +564,9 @@ class PluginSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Overrides, environment, ``.env``, then the YAML section (passed in by the loader)."""
+        """Keywords, overrides, environment, ``.env``, then the YAML section (passed in by the loader)."""
         return (
+            init_settings,
             _ContextLayer(settings_cls, _plugin_overrides),
             env_settings,
             dotenv_settings,

@@ -8,6 +8,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .observability import redact
 from .observability.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -53,11 +54,13 @@ def serve(
 def run_server(config: uvicorn.Config) -> None:
     """Run a uvicorn server until SIGTERM/SIGINT, then exit normally (status 0) after its graceful stop.
 
-    uvicorn exits with status 3 by itself when the app fails to start.
+    uvicorn exits with status 3 by itself when the app fails to start. Its loggers get the filter that
+    masks secrets (tokens in query strings, bearer credentials) in every line they write.
     """
     import uvicorn
 
     server = uvicorn.Server(config)
+    redact.install()  # after uvicorn.Config set its loggers up: dictConfig keeps existing filters anyway
     # uvicorn re-raises the shutdown signal once it has stopped gracefully, which would end the process
     # as killed by SIGTERM (or raise KeyboardInterrupt): with these no-op handlers it exits normally, 0.
     in_main = threading.current_thread() is threading.main_thread()  # signals are main-thread only

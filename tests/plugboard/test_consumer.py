@@ -453,3 +453,25 @@ def test_response_payload_for_every_kind_of_outcome():
     assert response_payload("a", timeout) == expected
     odd = Outcome.failure(ErrorCode.CONFLICT, "taken", details="name")
     assert response_payload("a", odd)["fields"] == {"errors": "name"}
+
+
+async def test_no_reply_outlives_run_after_a_second_cancellation(hub, app, gate, monkeypatch):
+    """stop() cancels a stuck handler, whose 503 reply is slow; at run()'s end it is cancelled again.
+    Nothing the consumer started may still be pending once run() has returned."""
+    consumer = make(hub, app, drain_timeout=0.05, send_timeout=0.2)
+    real_respond = consumer._respond
+
+    async def slow_respond(link: Any, ref: str, payload: dict[str, Any]) -> None:
+        if payload.get("message") == "Consumer is shutting down":
+            await asyncio.sleep(1.0)
+        await real_respond(link, ref, payload)
+
+    monkeypatch.setattr(consumer, "_respond", slow_respond)
+    task = asyncio.create_task(consumer.run())
+    await joined(hub, consumer)
+    await hub.start_request("slow", {"tag": "stuck"})
+    await hub.wait_until(lambda: gate.started == 1)
+    await asyncio.wait_for(consumer.stop(), 10)
+    await asyncio.wait_for(task, 10)
+    lingering = [t for t in asyncio.all_tasks() if not t.done() and "slow_respond" in repr(t.get_coro())]
+    assert lingering == []

@@ -103,7 +103,7 @@ async def test_postgres_migrations_match_fresh_schema(postgres_url: str) -> None
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 def test_named_queries_load(dialect: str) -> None:
     names = set(queries(dialect))
-    assert {"enqueue", "claim", "finish", "renew", "release", "reclaim_expired", "purge"} <= names
+    assert {"enqueue", "claim", "finish", "renew", "release", "reclaim_lost", "purge"} <= names
     assert all(queries(dialect)[n] for n in names)
 
 

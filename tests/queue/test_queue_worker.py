@@ -226,17 +226,19 @@ async def test_shutdown_timeout_hands_back_stuck_jobs_without_spending_an_attemp
 async def test_expired_leases_of_a_dead_worker_are_reclaimed(store: JobStore) -> None:
     ids = await store.enqueue([job("greet", {"name": str(i)}) for i in range(5)])
     assert len(await store.claim("dead-worker", None, 10, 0.05)) == 5  # claimed, then the worker "died"
+    await store.start("dead-worker", ids[:2])  # two had started; three were only prefetched
     async with running(
         Worker(store, make_dispatcher(make_action("greet", greet, with_context=True)), **FAST)
     ):
         done = [await wait_status(store, jid, "completed") for jid in ids]
-    assert all(j.attempts == 2 and j.result["attempt"] == 2 for j in done)
+    assert [(j.attempts, j.result["attempt"]) for j in done] == [(2, 2)] * 2 + [(1, 1)] * 3
 
 
 async def test_job_that_kills_its_worker_every_time_ends_dead(store: JobStore) -> None:
     [jid] = await store.enqueue([job("greet", max_attempts=2)])
     for _ in range(2):  # two deliveries whose worker vanished
         assert len(await store.claim("doomed", None, 1, 0.01)) == 1
+        await store.start("doomed", [jid])
         await asyncio.sleep(0.05)
         await store.reclaim_expired()
     dead = await store.get(jid)

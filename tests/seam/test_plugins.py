@@ -134,3 +134,9 @@ async def test_a_disabled_built_in_plugin_adds_nothing() -> None:
     async with TestClient(App("bare", actions=[who], plugins=[TenantPlugin()]), queue_url="none") as client:
         assert (await client.http.get("/jobs")).status_code == 404
         assert [p.name for p in client.app.active_plugins] == ["tenant"]
+
+
+def test_plugin_settings_take_constructor_keywords() -> None:
+    from tenant_plugin import TenantSettings
+
+    assert TenantSettings(greeting="direct").greeting == "direct"

@@ -1,10 +1,11 @@
 """The Plugboard consumer: serves an app's actions to a Plugboard hub over one Phoenix Channels WebSocket.
 
 It connects with the ``token`` and ``actions`` query parameters (plus ``vsn`` when speaking V2; V1, like
-Vera's consumer, sends none), joins topic ``service``, runs each ``request`` push through the dispatcher and
-answers with a ``response`` push whose ``ref`` is the request's ``response_ref``. Unlike Vera's consumer it
-heartbeats, reconnects with capped exponential backoff and full jitter, bounds in-flight requests, and on
-:meth:`PlugboardConsumer.stop` finishes in-flight requests before sending ``phx_leave``.
+Vera's consumer, sends none; an actions map too long for a URL goes in the join payload instead), joins
+topic ``service``, runs each ``request`` push through the dispatcher and answers with a ``response`` push
+whose ``ref`` is the request's ``response_ref``. Unlike Vera's consumer it heartbeats, reconnects with
+capped exponential backoff and full jitter, bounds in-flight requests, and on :meth:`PlugboardConsumer.stop`
+finishes in-flight requests before sending ``phx_leave``.
 
 What the hub says about the service, its tokens (rotated as Vera's consumer does) and its consumer count is
 kept in :class:`~plugwork.plugboard.consumer_state.ServiceState`. Token values never appear in logs or health.
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
 
 log = get_logger("plugwork.plugboard.consumer")
 
+MAX_URL_BYTES = 8000
+"""Longest connect URL the consumer sends: HTTP servers refuse longer request lines (Cowboy, under a real
+Plugboard, at 8000 bytes; websockets at 8192). A longer actions map goes in the ``phx_join`` payload."""
 _MAX_REF = 256
 _MAX_CORRELATION_ID = 128
 
@@ -135,7 +139,8 @@ class PlugboardConsumer:
         self._base_url = _websocket_url(url)
         self._dispatcher = dispatcher
         self._carriers = carriers or Carriers()
-        self._actions_json = orjson.dumps(actions_map(actions)).decode()
+        self._actions = actions_map(actions)
+        self._actions_json = orjson.dumps(self._actions).decode()
         self._max_in_flight = max_in_flight
         self._max_pending = max_in_flight if max_pending is None else max(0, max_pending)
         self._heartbeat_interval = heartbeat_interval
@@ -236,8 +241,24 @@ class PlugboardConsumer:
 
     @property
     def connect_url(self) -> str:
-        """The URL of the next connection attempt, query parameters included (it holds the token)."""
-        params = [("token", self._state.token_value), ("actions", self._actions_json)]
+        """The URL of the next connection attempt, query parameters included (it holds the token).
+
+        The actions map rides in the query, as every Plugboard expects, unless that makes the URL longer
+        than :data:`MAX_URL_BYTES`; then it goes in the ``phx_join`` payload (see :meth:`join_payload`).
+        """
+        url = self._url(with_actions=True)
+        return url if len(url) <= MAX_URL_BYTES else self._url(with_actions=False)
+
+    def join_payload(self) -> dict[str, Any]:
+        """The ``phx_join`` payload: ``{}``, or ``{"actions": ...}`` when the map does not fit in the URL."""
+        if len(self._url(with_actions=True)) <= MAX_URL_BYTES:
+            return {}
+        return {"actions": self._actions}
+
+    def _url(self, *, with_actions: bool) -> str:
+        params = [("token", self._state.token_value)]
+        if with_actions:
+            params.append(("actions", self._actions_json))
         if self._serializer.vsn == V2:
             params.append(("vsn", V2))
         parts = urlsplit(self._base_url)
@@ -295,7 +316,7 @@ class PlugboardConsumer:
         joined_at = loop.time()
         try:
             link.join_ref = link.next_ref()
-            join = Message(SERVICE_TOPIC, PHX_JOIN, {}, link.join_ref, link.join_ref)
+            join = Message(SERVICE_TOPIC, PHX_JOIN, self.join_payload(), link.join_ref, link.join_ref)
             reply = await link.call(join, self._connect_timeout, self._send_timeout)
             self._on_joined(reply)
             joined_at = loop.time()
@@ -360,7 +381,13 @@ class PlugboardConsumer:
                     log.warning("malformed plugboard frame skipped", error=str(exc), size=len(frame))
                     continue
                 try:
-                    if not self._handle(link, message):
+                    if message.event == "request" and message.topic == SERVICE_TOPIC:
+                        refusal = self._on_request(link, message.payload)
+                        if refusal is not None:
+                            # Answered by the reader itself, not by a task per answer: a flood of refused
+                            # requests slows the reading down instead of piling up tasks nobody bounds.
+                            await self._respond(link, *refusal)
+                    elif not self._handle(link, message):
                         return
                 except Exception:  # one bad message must never take the consumer down
                     self._stats["malformed_frames"] += 1
@@ -382,9 +409,7 @@ class PlugboardConsumer:
         if message.topic != SERVICE_TOPIC:
             log.debug("plugboard message on an unknown topic ignored", topic=message.topic, phx_event=event)
             return True
-        if event == "request":
-            self._on_request(link, payload)
-        elif event == "service_updated":
+        if event == "service_updated":
             self._state.set_service(payload.get("service") if isinstance(payload, dict) else None)
         elif event == "num_consumers":
             self._state.set_num_consumers(payload.get("num_consumers") if isinstance(payload, dict) else None)
@@ -405,12 +430,13 @@ class PlugboardConsumer:
             log.debug("unknown plugboard event ignored", phx_event=event)
         return True
 
-    def _on_request(self, link: Link, payload: Any) -> None:
+    def _on_request(self, link: Link, payload: Any) -> tuple[str, dict[str, Any]] | None:
+        """Start serving a ``request`` push; or the ``(ref, payload)`` of the refusal to answer at once."""
         ref = payload.get("response_ref") if isinstance(payload, dict) else None
         if not isinstance(ref, str) or not ref or len(ref) > _MAX_REF:
             self._stats["malformed_frames"] += 1
             log.warning("plugboard request without a valid response_ref skipped")
-            return
+            return None
         assert isinstance(payload, dict)
         action, fields = payload.get("action"), payload.get("fields", {})
         problem = None
@@ -419,16 +445,16 @@ class PlugboardConsumer:
         elif fields is not None and not isinstance(fields, dict):
             problem = "Malformed request: 'fields' must be an object"
         if problem is not None:
-            self._spawn(self._respond(link, ref, {"status_code": 400, "message": problem, "fields": {}}))
-        elif self._stopping:
-            self._spawn(self._respond(link, ref, shutting_down()))
-        elif self._admitted >= self._max_in_flight + self._max_pending:
-            self._spawn(self._respond(link, ref, overloaded(self._max_in_flight)))
-        else:
-            assert isinstance(action, str)
-            # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
-            self._admitted += 1
-            self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+            return ref, {"status_code": 400, "message": problem, "fields": {}}
+        if self._stopping:
+            return ref, shutting_down()
+        if self._admitted >= self._max_in_flight + self._max_pending:
+            return ref, overloaded(self._max_in_flight)
+        assert isinstance(action, str)
+        # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
+        self._admitted += 1
+        self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        return None
 
     def _carried(self, payload: dict[str, Any]) -> dict[str, str] | None:
         """The request's carried headers: its ``headers`` object (plus the older ``correlation_id`` key)."""
@@ -451,7 +477,9 @@ class PlugboardConsumer:
             payload = await self._invoke(link, action, fields, ref, headers)
         except asyncio.CancelledError:
             if self._stopping:  # cut short by stop(): tell the producer now rather than at its timeout
-                await asyncio.shield(self._respond(link, ref, shutting_down()))
+                # In this task, which stop() waits for (and may cancel again): never a task of its own
+                # that outlives run(), as a shielded send would.
+                await self._respond(link, ref, shutting_down())
             raise
         finally:
             self._admitted -= 1

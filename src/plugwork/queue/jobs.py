@@ -87,12 +87,33 @@ def encode_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+MAX_HANDBACKS = 3
+"""How many times a lost worker's claim of a job that never started is handed back with the attempt refunded.
+Bounded, because "never started" is what the store last heard: a job that kills its worker before the worker
+recorded its start must still end ``dead`` after ``max_attempts + MAX_HANDBACKS`` deliveries at most."""
+
+MAX_JOB_ID = 2**63 - 1
+"""The largest id a SQL store can hold (a signed 64-bit integer, in SQLite and PostgreSQL alike)."""
+
+
+def parse_job_id(job_id: str) -> int | None:
+    """The integer id of a SQL store's job, or None when ``job_id`` cannot name one (not an integer, or
+    outside the store's range): such an id simply finds no job, rather than overflowing the driver."""
+    try:
+        value = int(job_id)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_JOB_ID else None
+
+
 def lease_expired_error(attempts: int) -> str:
     """The error stored on a job that lost its worker on its last allowed delivery (SQL stores match it)."""
     return encode_json(
         {
             "error_code": "INTERNAL",
-            "error_message": f"worker lost (lease expired) on delivery {attempts}; no attempts left",
+            "error_message": (
+                f"worker lost (heartbeat or lease expired) on delivery {attempts}; no attempts left"
+            ),
             "details": None,
         }
     )

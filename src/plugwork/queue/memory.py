@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from typing import Any
 from .jobs import (
     ACTIVE,
     FINISHED,
+    MAX_HANDBACKS,
     RUNNING,
     ClaimedJob,
     Finish,
@@ -54,6 +56,7 @@ class _Row:
     worker_id: str | None = None
     lease_expires_at: float | None = None
     headers: str | None = None
+    handbacks: int = 0
 
     def to_job(self) -> Job:
         return Job(
@@ -117,6 +120,9 @@ class MemoryJobStore:
         self._ids = itertools.count(1)
         self._wake = asyncio.Event()
         self._cancel_wake = asyncio.Event()
+        # worker id -> (heartbeat_at, renewed_at, dead_after); heartbeat threads write it, hence the lock
+        self._workers: dict[str, tuple[float, float, float]] = {}
+        self._workers_lock = threading.Lock()
 
     async def open(self) -> None:
         return None
@@ -269,13 +275,18 @@ class MemoryJobStore:
         return changed
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
-        until = time.time() + lease_seconds
+        now = time.time()
+        until = now + lease_seconds
         owned: set[str] = set()
         for job_id in ids:
             row = self._owned(worker_id, job_id)
             if row is not None:
                 row.lease_expires_at = until
                 owned.add(row.id)
+        with self._workers_lock:
+            worker = self._workers.get(worker_id)
+            if worker is not None:
+                self._workers[worker_id] = (worker[0], now, worker[2])
         return owned
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
@@ -297,13 +308,29 @@ class MemoryJobStore:
         row.lease_expires_at = None
         self._waiting.add(row.id)
 
-    async def reclaim_expired(self) -> int:
+    def _lost(self, row: _Row, now: float, silent_workers: bool, expired_leases: bool) -> bool:
+        lease = row.lease_expires_at if row.lease_expires_at is not None else now
+        worker = self._workers.get(row.worker_id or "")
+        if worker is None:
+            return expired_leases and lease < now
+        heartbeat_at, renewed_at, dead_after = worker
+        if silent_workers and heartbeat_at + dead_after < now:
+            return True
+        return expired_leases and lease < now and lease < renewed_at
+
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
         now = time.time()
         changed = 0
-        for row in self._rows.values():
-            if row.status in RUNNING and row.lease_expires_at is not None and row.lease_expires_at < now:
+        with self._workers_lock:
+            for row in self._rows.values():
+                if row.status not in RUNNING or not self._lost(row, now, silent_workers, expired_leases):
+                    continue
                 changed += 1
-                if row.attempts >= row.max_attempts:
+                if row.status is JobStatus.ASSIGNED and row.handbacks < MAX_HANDBACKS:
+                    row.handbacks += 1  # it never started: hand it back, attempt refunded
+                    row.attempts = max(0, row.attempts - 1)
+                    self._make_ready(row)
+                elif row.attempts >= row.max_attempts:
                     row.status = JobStatus.DEAD
                     row.error = lease_expired_error(row.attempts)
                     row.finished_at = now
@@ -311,9 +338,25 @@ class MemoryJobStore:
                     row.lease_expires_at = None
                 else:
                     self._make_ready(row)
+            for worker_id, (heartbeat_at, _, dead_after) in list(self._workers.items()):
+                if silent_workers and heartbeat_at + dead_after < now:
+                    del self._workers[worker_id]
         if changed:
             self._notify()
         return changed
+
+    def heartbeat_session(self) -> MemoryHeartbeat:
+        return MemoryHeartbeat(self)
+
+    def _beat(self, worker_id: str, dead_after: float) -> None:
+        now = time.time()
+        with self._workers_lock:
+            renewed_at = self._workers.get(worker_id, (now, now, dead_after))[1]
+            self._workers[worker_id] = (now, renewed_at, dead_after)
+
+    def _retire(self, worker_id: str) -> None:
+        with self._workers_lock:
+            self._workers.pop(worker_id, None)
 
     async def get(self, job_id: str) -> Job | None:
         row = self._rows.get(job_id)
@@ -389,3 +432,19 @@ class MemoryJobStore:
         for row in self._rows.values():
             out[row.status] += 1
         return out
+
+
+class MemoryHeartbeat:
+    """A heartbeat session on a memory store (the worker shares the process, so it is alive while this is)."""
+
+    def __init__(self, store: MemoryJobStore) -> None:
+        self._store = store
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        self._store._beat(worker_id, dead_after)
+
+    def retire(self, worker_id: str) -> None:
+        self._store._retire(worker_id)
+
+    def close(self) -> None:
+        return None

@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..extras import require
-from .jobs import ACTIVE, ClaimedJob, Finish, Job, JobStatus, NewJob, decode_headers, decode_json
+from .heartbeat import BEAT_TIMEOUT
+from .jobs import (
+    ACTIVE,
+    MAX_HANDBACKS,
+    ClaimedJob,
+    Finish,
+    Job,
+    JobStatus,
+    NewJob,
+    decode_headers,
+    decode_json,
+    parse_job_id,
+)
 from .sql import migrations, queries
 from .store import StoreUnavailable, all_statuses_zero, wait_event
 
@@ -39,6 +51,9 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.OperatorInterventionError,
+    # "cannot switch to state 12; another operation is in progress": what asyncpg raises instead of
+    # ConnectionDoesNotExistError when a statement meets a connection whose termination it is processing.
+    asyncpg.InternalClientError,
 )
 _LISTENER_ERRORS: tuple[type[BaseException], ...] = (*_CONNECTION_ERRORS, asyncpg.PostgresError)
 
@@ -244,9 +259,7 @@ class PostgresJobStore:
         return _rowcount(tag)
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not ids:
-            return set()
-        async with self._conn() as conn:
+        async with self._conn() as conn:  # with no ids too: the renewal is recorded on the worker's row
             rows = await conn.fetch(_Q["renew"], worker_id, float(lease_seconds), [int(i) for i in ids])
         return {str(r[0]) for r in rows}
 
@@ -258,17 +271,25 @@ class PostgresJobStore:
             await conn.execute(_Q["notify"])
         return _rowcount(tag)
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
+        if not (silent_workers or expired_leases):
+            return 0
         async with self._conn() as conn, conn.transaction():
-            changed = _rowcount(await conn.execute(_Q["reclaim_expired"]))
+            query = _Q["reclaim_lost"]
+            changed = _rowcount(await conn.execute(query, MAX_HANDBACKS, silent_workers, expired_leases))
+            if silent_workers:
+                await conn.execute(_Q["forget_lost_workers"])
             if changed:
                 await conn.execute(_Q["notify"])
         return changed
 
+    def heartbeat_session(self) -> PostgresHeartbeat:
+        return PostgresHeartbeat(self.url, BEAT_TIMEOUT)
+
     # ------------------------------------------------------------------ management
 
     async def get(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is None:
             return None
         async with self._conn() as conn:
@@ -289,7 +310,7 @@ class PostgresJobStore:
         return [_job(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is not None:
             async with self._conn() as conn, conn.transaction():
                 if _rowcount(await conn.execute(_Q["cancel"], key)):
@@ -297,12 +318,15 @@ class PostgresJobStore:
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
-        if key is not None:
-            async with self._conn() as conn, conn.transaction():
-                if _rowcount(await conn.execute(_Q["retry"], key)):
-                    await conn.execute(_Q["notify"])
-        return await self.get(job_id)
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._conn() as conn, conn.transaction():
+            row = await conn.fetchrow(_Q["retry"], key)
+            if row is not None:
+                await conn.execute(_Q["notify"])
+        # The row as this retry left it: a worker may claim it the moment the transaction commits.
+        return _job(row) if row is not None else await self.get(job_id)
 
     async def purge(self, older_than: float) -> int:
         async with self._conn() as conn:
@@ -321,6 +345,37 @@ class PostgresJobStore:
             for status, n in await conn.fetch(_Q["counts"]):
                 out[JobStatus(status)] = n
         return out
+
+
+class PostgresHeartbeat:
+    """A heartbeat thread's own connection, driven by an event loop of the thread's own (asyncpg is async)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._timeout = timeout
+        try:
+            self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=timeout))
+        except BaseException:
+            self._loop.close()
+            raise
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        self._loop.run_until_complete(
+            self._conn.execute(_Q["worker_beat"], worker_id, float(dead_after), timeout=self._timeout)
+        )
+
+    def retire(self, worker_id: str) -> None:
+        self._loop.run_until_complete(
+            self._conn.execute(_Q["worker_retire"], worker_id, timeout=self._timeout)
+        )
+
+    def close(self) -> None:
+        try:
+            self._loop.run_until_complete(self._conn.close(timeout=5))
+        except Exception:
+            self._conn.terminate()
+        finally:
+            self._loop.close()
 
 
 async def _insert(conn: Any, jobs: Sequence[NewJob]) -> list[str]:
@@ -385,14 +440,6 @@ def _rowcount(tag: str) -> int:
         return int(tag.rsplit(" ", 1)[-1])
     except ValueError:
         return 0
-
-
-def _int_id(job_id: str) -> int | None:
-    try:
-        value = int(job_id)
-    except (TypeError, ValueError):
-        return None
-    return value if -(2**63) <= value < 2**63 else None
 
 
 def _job(row: asyncpg.Record) -> Job:

@@ -19,8 +19,10 @@ from typing import Any
 
 import aiosqlite
 
+from .heartbeat import BEAT_TIMEOUT
 from .jobs import (
     ACTIVE,
+    MAX_HANDBACKS,
     ClaimedJob,
     Finish,
     Job,
@@ -29,6 +31,7 @@ from .jobs import (
     decode_headers,
     decode_json,
     from_epoch,
+    parse_job_id,
     utc_from_epoch,
 )
 from .sql import migrations, queries
@@ -189,11 +192,11 @@ class SQLiteJobStore:
         return changed
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not ids:
-            return set()
-        params = (worker_id, time.time() + lease_seconds, json.dumps([int(i) for i in ids]))
-        async with self._session() as conn:
-            rows = await conn.execute_fetchall(_Q["renew"], params)
+        now = time.time()
+        params = (worker_id, now + lease_seconds, json.dumps([int(i) for i in ids]))
+        async with self._session(transaction=True) as conn:
+            rows = await conn.execute_fetchall(_Q["renew"], params) if ids else []
+            await conn.execute(_Q["worker_renewed"], (worker_id, now))
         return {str(r[0]) for r in rows}
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
@@ -206,16 +209,32 @@ class SQLiteJobStore:
         self._notify()
         return changed
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
+        now = time.time()
         async with self._session() as conn:
-            cur = await conn.execute(_Q["reclaim_expired"], (time.time(),))
-            changed = cur.rowcount
+            if not await conn.execute_fetchall(_Q["reclaim_probe"], (now, silent_workers, expired_leases)):
+                return 0  # the common case costs a read, never SQLite's write lock
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                params = (now, MAX_HANDBACKS, silent_workers, expired_leases)
+                cur = await conn.execute(_Q["reclaim_lost"], params)
+                changed = cur.rowcount
+                if silent_workers:
+                    await conn.execute(_Q["forget_lost_workers"], (now,))
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
         if changed:
             self._notify()
         return changed
 
+    def heartbeat_session(self) -> SQLiteHeartbeat | PrivateHeartbeat:
+        # An in-memory database belongs to this one connection: no other worker can see it, or miss us.
+        return PrivateHeartbeat() if self.path == ":memory:" else SQLiteHeartbeat(self.path)
+
     async def get(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is None:
             return None
         async with self._session() as conn:
@@ -236,7 +255,7 @@ class SQLiteJobStore:
         return [_job(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
+        key = parse_job_id(job_id)
         if key is not None:
             async with self._session() as conn:
                 cur = await conn.execute(_Q["cancel"], (key, time.time()))
@@ -245,13 +264,15 @@ class SQLiteJobStore:
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> Job | None:
-        key = _int_id(job_id)
-        if key is not None:
-            async with self._session() as conn:
-                cur = await conn.execute(_Q["retry"], (key, time.time()))
-            if cur.rowcount:
-                self._notify()
-        return await self.get(job_id)
+        key = parse_job_id(job_id)
+        if key is None:
+            return None
+        async with self._session() as conn:
+            rows = list(await conn.execute_fetchall(_Q["retry"], (key, time.time())))
+        if not rows:
+            return await self.get(job_id)
+        self._notify()
+        return _job(rows[0])  # the row as this retry left it: a worker may claim it the next instant
 
     async def purge(self, older_than: float) -> int:
         async with self._session() as conn:
@@ -271,6 +292,37 @@ class SQLiteJobStore:
             for status, n in await conn.execute_fetchall(_Q["counts"]):
                 out[JobStatus(status)] = n
         return out
+
+
+class SQLiteHeartbeat:
+    """A heartbeat thread's own connection to the store's file (plain ``sqlite3``: the thread may block)."""
+
+    def __init__(self, path: str) -> None:
+        # A beat waits at most BEAT_TIMEOUT for the write lock, then the next interval tries again.
+        self._conn = sqlite3.connect(path, timeout=BEAT_TIMEOUT, isolation_level=None)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        self._conn.execute(_Q["worker_beat"], (worker_id, time.time(), dead_after))
+
+    def retire(self, worker_id: str) -> None:
+        self._conn.execute(_Q["worker_retire"], (worker_id,))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PrivateHeartbeat:
+    """The heartbeat of a store no other process can open (``sqlite:///:memory:``): nothing to write."""
+
+    def beat(self, worker_id: str, dead_after: float) -> None:
+        return None
+
+    def retire(self, worker_id: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[str]:
@@ -297,13 +349,6 @@ async def _insert(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[st
         found = await conn.execute_fetchall(_Q["ids_by_key"], (json.dumps(missing),))
         by_key.update((key, str(jid)) for key, jid in found)
     return [by_key[j.idempotency_key] if j.idempotency_key else str(next(plain)) for j in jobs]
-
-
-def _int_id(job_id: str) -> int | None:
-    try:
-        return int(job_id)
-    except (TypeError, ValueError):
-        return None
 
 
 def _job(row: sqlite3.Row) -> Job:

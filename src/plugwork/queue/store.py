@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import StoreError
+from .heartbeat import HeartbeatSession
 from .jobs import ClaimedJob, Finish, Job, JobStatus, NewJob
 
 DEFAULT_QUEUE_URL = "sqlite:///.plugwork/jobs.db"
@@ -69,14 +70,31 @@ class JobStore(Protocol):
         """Extend the leases of ``ids`` that this worker still owns; return those ids.
 
         Only the ids the worker knows are renewed: jobs of a claim whose answer was lost (a dropped
-        connection) are not, so their leases expire and they come back.
+        connection) are not, so their leases expire and they come back. The renewal is also recorded on
+        the worker's heartbeat row (``ids`` may be empty), atomically with the leases: a job of this worker
+        whose lease ended before its last renewal is one it does not know.
         """
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
         """Hand jobs back to ``ready`` without spending the attempt (graceful shutdown)."""
 
-    async def reclaim_expired(self) -> int:
-        """Jobs whose lease expired go back to ``ready`` (or ``dead`` with no attempts left)."""
+    async def reclaim_expired(self, *, silent_workers: bool = True, expired_leases: bool = True) -> int:
+        """Jobs of lost workers go back to ``ready``; return how many (workers call it every second or so).
+
+        A running job is lost, with ``silent_workers``, when its worker went silent past its ``dead_after``
+        (cheap: it starts from the few silent workers' rows). A caller whose own heartbeat is not steady
+        passes False: it cannot tell a dead worker from a store that nobody could write to (a database
+        restarting). With ``expired_leases`` (a scan of the running jobs, so less often), a job is also lost
+        when its worker renewed its leases after the job's lease ended without renewing it (a claim the
+        worker never received), or, for a worker with no heartbeat row, when its lease expired.
+
+        A lost job that never started (``assigned``) is handed back with its attempt refunded, at most
+        :data:`~plugwork.queue.jobs.MAX_HANDBACKS` times per job; a started one spends its attempt and ends
+        ``dead`` with none left. Rows of silent workers are deleted (with ``silent_workers``).
+        """
+
+    def heartbeat_session(self) -> HeartbeatSession:
+        """A new connection for a worker's heartbeat thread (called in that thread; see :mod:`.heartbeat`)."""
 
     async def get(self, job_id: str) -> Job | None:
         """One job, or None."""

@@ -5,7 +5,9 @@ Shape (one process, one event loop)::
     claimer ──claim(≤batch)──> bounded buffer ──> N runner loops ──> verdicts ──> flusher ──finish(batch)
        ^ wait_for_jobs (LISTEN/NOTIFY, else polling)        │
     lease loop: renew every owned job in one statement; jobs no longer owned (cancelled, reclaimed) are
-                cancelled at their next await point; reclaimer: expired leases of dead workers go back.
+                cancelled at their next await point; reclaimer: jobs of lost workers go back.
+    heartbeat thread (not on the event loop): the worker's row in the store, so that a busy loop never
+                looks dead and a dead worker is noticed within ``dead_after`` seconds (:mod:`.heartbeat`).
 
 Runner loops do not create a task per job; they yield to the loop every few jobs so the claimer and
 flusher pipeline with them. A job is finished only when the flusher's batch commits (at-least-once).
@@ -30,6 +32,7 @@ from ..dispatch import Dispatcher, ErrorInfo, Invocation, Outcome
 from ..errors import ActionError, ErrorCode
 from ..observability.logging import get_logger
 from .cron import CronScheduler
+from .heartbeat import DEFAULT_DEAD_AFTER, DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from .jobs import ClaimedJob, Finish, JobStatus, decode_headers
 from .retry import Backoff, RetryPolicy
 from .store import JobStore
@@ -70,7 +73,10 @@ class Worker:
     same process), else at the next renewal. The claimer keeps up to ``prefetch`` (default
     ``2 * batch_size``) jobs claimed ahead; ``batch_size`` defaults to five jobs per runner (20 to 500):
     raise it for tiny jobs, lower it for slow jobs shared by many workers. With ``retention`` (seconds),
-    finished jobs older than that are purged periodically.
+    finished jobs older than that are purged periodically. A thread writes the worker's heartbeat every
+    ``heartbeat_interval`` seconds; a worker silent for ``dead_after`` seconds is taken for lost and its
+    jobs are reclaimed by the others' reclaim pass (every ``reclaim_interval``, default a quarter of the
+    smaller of ``dead_after`` and the lease).
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class Worker:
         retention: float | None = None,
         retention_interval: float | None = None,
         carriers: Carriers | None = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        dead_after: float = DEFAULT_DEAD_AFTER,
     ) -> None:
         if batch_size is None:
             batch_size = min(500, max(20, 5 * concurrency))
@@ -115,7 +123,11 @@ class Worker:
         self.prefetch = max(prefetch or 2 * batch_size, batch_size, concurrency)
         self.retry = retry or RetryPolicy()
         self.renew_interval = renew_interval or lease_seconds / 3
-        self.reclaim_interval = reclaim_interval or lease_seconds / 2
+        # Often enough that a killed worker's jobs come back soon after its dead_after: a cheap pass.
+        self.reclaim_interval = reclaim_interval or min(lease_seconds, dead_after) / 4
+        self._heartbeat = Heartbeat(
+            store.heartbeat_session, self.worker_id, interval=heartbeat_interval, dead_after=dead_after
+        )
         self.metrics = metrics
         self.max_pending = max_pending
         self.retention = retention
@@ -146,14 +158,17 @@ class Worker:
         self._hard_stop = False
         self._claimer_waiting = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._next_lease_pass = 0.0  # loop time of the next reclaim pass that looks at expired leases
         self.last_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def reconnecting(self) -> bool:
-        """True while some loop cannot reach the store and is retrying with backoff."""
-        return bool(self._troubled)
+        """True while some loop (or the heartbeat) cannot reach the store and is retrying."""
+        if self._heartbeat.last_error is not None and self.last_error is None:
+            self.last_error = f"heartbeat: {self._heartbeat.last_error}"
+        return bool(self._troubled) or self._heartbeat.last_error is not None
 
     @property
     def running_jobs(self) -> int:
@@ -195,6 +210,7 @@ class Worker:
                 asyncio.create_task(self._every("retention", self.retention_interval, self._purge))
             )
         self._tasks = [*self._runners, self._claimer_task, self._flusher_task, *self._aux]
+        self._heartbeat.start()
         self._log.info("worker started", worker_id=self.worker_id, concurrency=self.concurrency)
         try:
             await self._done.wait()
@@ -241,6 +257,7 @@ class Worker:
         handed_back += self._abandoned
         if handed_back:
             await self._release(handed_back)
+        await self._heartbeat.stop()  # after the hand-back: nothing of this worker is left to reclaim
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -480,7 +497,16 @@ class Worker:
             self._log.info("purged finished jobs", jobs=count, older_than_seconds=self.retention)
 
     async def _reclaim(self) -> None:
-        count = await self.store.reclaim_expired()
+        # Only a worker whose own heartbeat is steady may call others dead: after a database restart nobody
+        # could write, and every live worker would look silent. Expired leases (lost claims) are rarer and
+        # cost a scan of the running jobs: looked for every half lease, as before heartbeats.
+        now = self._loop_time()
+        expired_leases = now >= self._next_lease_pass
+        if expired_leases:
+            self._next_lease_pass = now + self.lease_seconds / 2
+        count = await self.store.reclaim_expired(
+            silent_workers=self._heartbeat.steady, expired_leases=expired_leases
+        )
         if count:
             self._log.warning("reclaimed jobs of lost workers", jobs=count)
 

@@ -174,3 +174,35 @@ async def test_a_dead_hubs_consumers_are_cleaned(postgres_url: str) -> None:
                 assert await conn.fetchval("SELECT count(*) FROM plugboard_hubs") == 1
             finally:
                 await conn.close()
+
+
+async def test_deletions_made_on_hub_a_end_access_on_hub_b(postgres_url: str) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    async with open_store(postgres_url) as store:
+        account = await store.create_account("producer")
+        service = await store.create_service("svc")
+        token = await store.create_token(service.id)
+    assert account.token and token.value
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with hub_process(postgres_url) as hub_a, hub_process(postgres_url) as hub_b:
+        async with httpx.AsyncClient(timeout=15) as client:
+            await wait_healthy(client, hub_a)
+            await wait_healthy(client, hub_b)
+            body = {"service_id": service.id, "action": "Echo", "fields": {}}
+            async with V1Consumer.connect(hub_b.ws_url(token.value)) as consumer:
+                await consumer.join()
+                async with answering(consumer):  # hub B has authenticated (and cached) the producer
+                    assert (await call_until_routed(client, hub_b, account.token, body)).status_code == 200
+                deleted = await client.delete(f"{hub_a.url}/admin/tokens/{token.id}", headers=admin)
+                assert deleted.status_code == 200
+                with pytest.raises(ConnectionClosed) as info:
+                    async with asyncio.timeout(10):  # a bound, not a speed claim
+                        while True:
+                            await consumer.ws.recv()
+                assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+            deleted = await client.delete(f"{hub_a.url}/admin/accounts/{account.id}", headers=admin)
+            assert deleted.status_code == 200
+            async with asyncio.timeout(10):
+                while (await produce(client, account.token, body, base=hub_b.url)).status_code != 401:
+                    await asyncio.sleep(0.05)

@@ -110,3 +110,18 @@ async def test_only_hashes_are_stored(store: HubStore) -> None:
 
 async def test_schema_is_versioned(store: HubStore) -> None:
     assert await store.schema_version() == max(version for version, _ in migrations(store.dialect))
+
+
+async def test_which_credentials_still_hold(store: HubStore) -> None:
+    """What a hub's revalidation asks: tokens that exist and have not expired, accounts that exist."""
+    account = await store.create_account("producer")
+    service = await store.create_service("svc")
+    live, expired = await store.create_token(service.id), await store.create_token(service.id)
+    async with store.transaction() as conn:
+        await conn.execute(
+            "UPDATE plugboard_tokens SET expires_at = $1 WHERE id = $2", "2000-01-01T00:00:00Z", expired.id
+        )
+    ids = {live.id, expired.id, "no-such-token"} | {f"t{i}" for i in range(1200)}  # over one IN (...) chunk
+    assert await store.valid_token_ids(ids) == {live.id}
+    assert await store.existing_account_ids({account.id, "gone"}) == {account.id}
+    assert await store.valid_token_ids(set()) == set()

@@ -1,5 +1,6 @@
 // A Plugboard consumer written with the official `phoenix` client: joins `service` and answers requests.
-// Usage: node consumer.cjs ENDPOINT TOKEN ACTIONS_JSON [query|authToken]
+// Usage: node consumer.cjs ENDPOINT TOKEN ACTIONS_JSON [query|authToken|join]
+// join: the actions map goes in the channel's join params (a map too long for a URL), not the socket's.
 // Prints one JSON line per event ({"joined": ...}, {"request": ...}, {"error": ...}) for the test to read.
 "use strict";
 const { Socket } = require("phoenix");
@@ -8,7 +9,7 @@ const WebSocket = require("ws");
 const [endpoint, token, actions, mode = "query"] = process.argv.slice(2);
 const options = {
   transport: WebSocket,
-  params: mode === "authToken" ? { actions } : { token, actions },
+  params: mode === "authToken" ? { actions } : mode === "join" ? { token } : { token, actions },
   reconnectAfterMs: () => 60000,
   rejoinAfterMs: () => 60000,
 };
@@ -19,7 +20,7 @@ const socket = new Socket(endpoint, options);
 socket.onError((error) => say({ socket_error: String(error && error.message ? error.message : error) }));
 socket.connect();
 
-const channel = socket.channel("service", {});
+const channel = socket.channel("service", mode === "join" ? { actions: JSON.parse(actions) } : {});
 channel.on("request", (payload) => {
   say({ request: payload });
   const response = {

@@ -3,6 +3,7 @@
 The HTTP and WebSocket endpoints (:mod:`.server`, :mod:`.sockets`) are thin; everything they share is here.
 Producer authentication and service look-ups are cached for ``auth_cache_ttl`` seconds (and dropped at once
 when the store reports the account or service deleted), so the request path does not touch the store.
+Deleted credentials end the sockets and producer access they authorised (:mod:`.revocation`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..protocol import DEFAULT_MAX_FRAME_BYTES
 from .backplane import Backplane
 from .metrics import HubMetrics
 from .models import Service, ServiceToken, hash_secret, new_id
+from .revocation import Revocations
 from .router import Answer, Consumer, HubError, Router
 from .store import DEFAULT_STORE_URL, DEFAULT_TOKEN_VALIDITY_DAYS, HubEvent, HubStore
 
@@ -52,6 +54,7 @@ class HubSettings:
     heartbeat_interval: float = 5.0
     dead_after: float = 15.0
     auth_cache_ttl: float = 10.0
+    revalidate_interval: float = 5.0
 
 
 class Hub:
@@ -74,6 +77,8 @@ class Hub:
         self._services: dict[str, tuple[Service, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._revalidator: asyncio.Task[None] | None = None
+        self.revocations = Revocations(self)
         self.backplane: Backplane = backplane or store.backplane(self)
         self.registry = CollectorRegistry()
         self.metrics = HubMetrics(self.registry, lambda: len(self.sockets))
@@ -89,12 +94,16 @@ class Hub:
     async def start(self) -> None:
         await self.backplane.start()
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="plugboard-hub-idle")
+        self._revalidator = asyncio.create_task(
+            self.revocations.run(self.settings.revalidate_interval), name="plugboard-hub-revalidate"
+        )
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._revalidator):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.router.close("the hub is shutting down")
         for socket in list(self.connections):
             await socket.close(1001, "the hub is shutting down")
@@ -142,6 +151,16 @@ class Hub:
         self._accounts[digest] = (account.id, now + self.settings.auth_cache_ttl)
         return True
 
+    def forget_account(self, account_id: str) -> None:
+        """Drop an account's cached authentication: its next request asks the store."""
+        for digest, (cached_id, _) in list(self._accounts.items()):
+            if cached_id == account_id:
+                del self._accounts[digest]
+
+    def cached_account_ids(self) -> set[str]:
+        """The accounts whose authentication is cached here."""
+        return {account_id for account_id, _ in self._accounts.values()}
+
     async def authenticate_consumer(self, secret: str) -> ServiceToken | None:
         return await self.store.authenticate_token(secret)
 
@@ -171,6 +190,7 @@ class Hub:
 
     async def join(self, socket: ConsumerSocket) -> int:
         """Route requests to a socket that joined ``service``; returns the service's consumer count."""
+        assert socket.actions is not None, "a socket declares its actions before it joins"
         consumer = Consumer(socket.id, socket.service_id, self.id, socket.send_request)
         self.sockets[socket.id] = socket
         self.by_service.setdefault(socket.service_id, {})[socket.id] = socket
@@ -251,10 +271,7 @@ class Hub:
         """A change in the store (from any process): update caches and push it to the consumers concerned."""
         kind = event.get("kind")
         if kind == "account_deleted":
-            account_id = event["account"]["id"]
-            for digest, (cached_id, _) in list(self._accounts.items()):
-                if cached_id == account_id:
-                    del self._accounts[digest]
+            self.revocations.account_deleted(event["account"]["id"])
         elif kind == "service_updated":
             service_id = event["service"]["id"]
             self._services.pop(service_id, None)
@@ -262,12 +279,12 @@ class Hub:
                 socket.service = Service(**event["service"])  # what a re-join replies
             self.push(service_id, "service_updated", {"service": event["service"]})
         elif kind == "service_deleted":
-            service_id = event["service"]["id"]
-            self._services.pop(service_id, None)
-            for socket in list(self.by_service.get(service_id, {}).values()):
-                self.spawn(socket.push_and_close("service_deleted", {"service": event["service"]}))
+            self._services.pop(event["service"]["id"], None)
+            self.revocations.service_deleted(event["service"])
         elif kind in ("token_created", "token_deleted"):
             self.push(event["token"]["service_id"], kind, {"token": event["token"]})
+            if kind == "token_deleted":  # pushed to the service's sockets first, then its own are closed
+                self.revocations.token_deleted(event["token"]["id"])
 
     # -- health ----------------------------------------------------------------------------------------------
 

@@ -237,12 +237,13 @@ class PostgresBackplane:
         pool = self.store.pool
         if self._listener is None or self._listener.is_closed():
             await self._listen()
+            await self.hub.revocations.revalidate()  # deletions may have been notified while deaf
         beat = "UPDATE plugboard_hubs SET heartbeat_at = now() WHERE id = $1"
         status = await pool.execute(beat, self.hub.id)
         if status == "UPDATE 0":  # we were taken for dead: come back with our consumers
             await pool.execute("INSERT INTO plugboard_hubs (id) VALUES ($1)", self.hub.id)
             for socket in list(self.hub.sockets.values()):
-                await self.register(socket.id, socket.service_id, socket.actions)
+                await self.register(socket.id, socket.service_id, socket.actions or "{}")
         async with pool.acquire() as conn, conn.transaction():
             dead = await conn.fetch(
                 "DELETE FROM plugboard_hubs WHERE heartbeat_at < now() - make_interval(secs => $1)"

@@ -35,6 +35,7 @@ from .router import HubError
 from .sockets import serve_consumer
 from .store import HubStore
 from .tracing import HubTracing
+from .wsprotocol import HubWebSocketProtocol
 
 _JSON = b"application/json"
 CARRIED_HEADERS = frozenset({b"x-correlation-id", b"traceparent", b"tracestate", b"baggage"})
@@ -214,7 +215,8 @@ def uvicorn_options(settings: HubSettings, ws: str = WS_IMPLEMENTATIONS[0]) -> d
     """The uvicorn ``Config`` options a hub runs with: loop, protocols, WebSocket limits, no extras."""
     return {
         **uvicorn_defaults(),  # uvloop and httptools when installed
-        "ws": ws,
+        # The default, with uvicorn's handling of refused and unparsable handshakes fixed (.wsprotocol).
+        "ws": HubWebSocketProtocol if ws == "websockets-sansio" else ws,
         "ws_max_size": settings.max_frame_bytes + 1024,
         "ws_per_message_deflate": False,  # frames are small JSON: compressing them costs CPU on every frame
         "ws_ping_interval": None,  # Phoenix heartbeats are the liveness check

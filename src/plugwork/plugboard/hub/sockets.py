@@ -1,8 +1,9 @@
 """The consumer WebSocket at ``/websocket``: connect-time checks, then one channel loop per connection.
 
 Connect params come from the query string (``token``, ``actions``, ``vsn``); the token may instead come as
-the subprotocol pair ``["phoenix", "base64url.bearer.phx.<b64>"]`` that newer JS clients send. A refused
-connection gets an HTTP status and the reason as the body when the server supports WebSocket denial
+the subprotocol pair ``["phoenix", "base64url.bearer.phx.<b64>"]`` that newer JS clients send, and the
+actions map as ``{"actions": {...}}`` in the ``phx_join`` payload (a large map does not fit in a URL).
+A refused connection gets an HTTP status and the reason as the body when the server supports WebSocket denial
 responses (uvicorn does), otherwise an accepted-then-closed socket whose close reason is the refusal.
 
 A frame that cannot be decoded (bad JSON, wrong arity, over the size limit) closes that socket cleanly with
@@ -37,6 +38,7 @@ from ..protocol import (
     serializer_for,
 )
 from .models import Service, ServiceToken, new_id
+from .revocation import REVOKED_CLOSE_CODE
 from .router import Answer
 
 if TYPE_CHECKING:
@@ -106,18 +108,20 @@ async def serve_consumer(hub: Hub, scope: Scope, receive: Receive, send: Send) -
     if token is None or service is None:
         return await refuse(websocket, 403, INVALID_TOKEN)
     raw_actions = params.get("actions")
-    if raw_actions is not None and len(raw_actions) > hub.settings.max_actions_bytes:
-        return await refuse(websocket, 413, f"actions exceeds {hub.settings.max_actions_bytes} bytes")
-    try:
-        actions = canonical_actions(raw_actions)
-    except ProtocolError as exc:
-        return await refuse(websocket, 400, str(exc))
-    try:
-        conflict = await hub.actions_conflict(service.id, actions)
-    except Exception as exc:  # the backplane's registry is out of reach
-        return await refuse(websocket, 503, f"the consumer registry is unavailable: {exc}")
-    if conflict:
-        return await refuse(websocket, 403, ACTIONS_MISMATCH)
+    actions = None  # not in the URL: the phx_join payload may carry it (a map too long for a URL)
+    if raw_actions is not None:
+        if len(raw_actions) > hub.settings.max_actions_bytes:
+            return await refuse(websocket, 413, f"actions exceeds {hub.settings.max_actions_bytes} bytes")
+        try:
+            actions = canonical_actions(raw_actions)
+        except ProtocolError as exc:
+            return await refuse(websocket, 400, str(exc))
+        try:
+            conflict = await hub.actions_conflict(service.id, actions)
+        except Exception as exc:  # the backplane's registry is out of reach
+            return await refuse(websocket, 503, f"the consumer registry is unavailable: {exc}")
+        if conflict:
+            return await refuse(websocket, 403, ACTIONS_MISMATCH)
     await websocket.accept(subprotocol="phoenix" if "phoenix" in offered else None)
     await ConsumerSocket(hub, receive, send, serializer, service, token, actions).run()
     return None
@@ -134,7 +138,7 @@ class ConsumerSocket:
         serializer: Serializer,
         service: Service,
         token: ServiceToken,
-        actions: str,
+        actions: str | None,
     ) -> None:
         self.hub = hub
         self._receive = receive
@@ -155,6 +159,9 @@ class ConsumerSocket:
     async def run(self) -> None:
         hub = self.hub
         hub.connections.add(self)
+        revoked = hub.revocations.refusal(self)  # deleted while this socket was being accepted
+        if revoked is not None:
+            await self.close(REVOKED_CLOSE_CODE, revoked)
         decode = self.serializer.decode
         limit = hub.settings.max_frame_bytes
         receive = self._receive
@@ -206,6 +213,11 @@ class ConsumerSocket:
             await self.send(reply(msg, "error", {"reason": "unmatched topic"}))
 
     async def on_join(self, msg: Message) -> None:
+        if not self.joined:
+            problem = await self.declare_actions(msg.payload)
+            if problem is not None:
+                await self.send(reply(msg, "error", {"reason": problem}))
+                return
         self.join_ref = msg.join_ref if msg.join_ref is not None else msg.ref
         if self.joined:
             count = self.hub.router.count(self.service_id)
@@ -219,6 +231,34 @@ class ConsumerSocket:
         }
         await self.send(reply(msg, "ok", response))
         self.hub.consumers_changed(self.service_id)
+
+    async def declare_actions(self, payload: Any) -> str | None:
+        """Settle this consumer's actions map at join; the reason to refuse the join, or None.
+
+        The map comes from the URL (checked at connect) or from the join payload ``{"actions": {...}}``,
+        where a map of any size up to ``max_actions_bytes`` fits; given in both, the two must agree.
+        Either way it must match the maps of the service's other consumers, which may have joined since.
+        """
+        given = payload.get("actions") if isinstance(payload, dict) else None
+        declared = self.actions
+        if given is not None:
+            if not isinstance(given, dict):
+                return "actions must be a JSON object mapping action names to their schemas"
+            canonical = orjson.dumps(given, option=orjson.OPT_SORT_KEYS).decode()
+            limit = self.hub.settings.max_actions_bytes
+            if len(canonical) > limit:
+                return f"actions exceeds {limit} bytes"
+            if declared is not None and canonical != declared:
+                return "the actions in the join payload differ from the actions in the URL"
+            declared = canonical
+        declared = declared or "{}"
+        try:
+            if await self.hub.actions_conflict(self.service_id, declared):
+                return ACTIONS_MISMATCH
+        except Exception as exc:  # the backplane's registry is out of reach
+            return f"the consumer registry is unavailable: {exc}"
+        self.actions = declared
+        return None
 
     async def on_response(self, msg: Message) -> None:
         ref, payload = msg.ref, msg.payload

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import importlib.resources
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +39,7 @@ from .models import (
 
 DEFAULT_STORE_URL = "sqlite:///.plugwork/hub.db"
 DEFAULT_TOKEN_VALIDITY_DAYS = 365.0
+ID_CHUNK = 500  # ids per IN (...) list: under SQLite's and PostgreSQL's parameter limits
 
 Row = Mapping[str, Any]
 HubEvent = dict[str, Any]
@@ -282,6 +283,28 @@ class HubStore(abc.ABC):
             token = _token(rows[0])
             await self.emit(conn, {"kind": "token_deleted", "token": token.to_json()})
         return token
+
+    async def valid_token_ids(self, token_ids: Iterable[str]) -> set[str]:
+        """Which of ``token_ids`` name unexpired tokens (a deleted service's tokens are deleted with it)."""
+        now = timestamp()
+        return await self._existing(
+            "SELECT id FROM plugboard_tokens WHERE expires_at > $1 AND id IN ({ids})", token_ids, now
+        )
+
+    async def existing_account_ids(self, account_ids: Iterable[str]) -> set[str]:
+        """Which of ``account_ids`` still exist."""
+        return await self._existing("SELECT id FROM plugboard_accounts WHERE id IN ({ids})", account_ids)
+
+    async def _existing(self, query: str, ids: Iterable[str], *args: Any) -> set[str]:
+        wanted, found = sorted(set(ids)), set[str]()
+        async with self.transaction() as conn:
+            for start in range(0, len(wanted), ID_CHUNK):
+                chunk = wanted[start : start + ID_CHUNK]
+                first = len(args) + 1
+                marks = ", ".join(f"${n}" for n in range(first, first + len(chunk)))
+                rows = await conn.fetch(query.format(ids=marks), *args, *chunk)
+                found.update(row["id"] for row in rows)
+        return found
 
     async def authenticate_token(self, secret: str) -> ServiceToken | None:
         """The unexpired service token whose value is ``secret``, or None."""

@@ -61,29 +61,68 @@ FROM unnest($2::bigint[], $3::text[]) AS f (id, result)
 WHERE j.id = f.id AND j.worker_id = $1 AND j.status IN ('assigned', 'processing')
 
 -- name: renew
--- $3: the ids the worker knows (a lost claim's jobs are not renewed, so they expire and come back).
-UPDATE plugwork_jobs SET lease_expires_at = now() + make_interval(secs => $2)
-WHERE id = ANY($3::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
-RETURNING id
+-- $3: the ids the worker knows (a lost claim's jobs are not renewed, so they expire and come back). The
+-- worker's renewed_at moves in the same statement, so no reclaim sees one change without the other.
+WITH renewed AS (
+    UPDATE plugwork_jobs SET lease_expires_at = now() + make_interval(secs => $2)
+    WHERE id = ANY($3::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
+    RETURNING id
+), seen AS (
+    UPDATE plugwork_workers SET renewed_at = now() WHERE id = $1
+)
+SELECT id FROM renewed
 
 -- name: release
 UPDATE plugwork_jobs
 SET status = 'ready', attempts = greatest(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL
 WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
 
--- name: reclaim_expired
--- Jobs with attempts left go back to ready; the rest end dead (their worker was lost every time).
-UPDATE plugwork_jobs
-SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END,
-    error = CASE WHEN attempts >= max_attempts
+-- name: reclaim_lost
+-- $1 the most handbacks per job, $2 whether silent workers count as lost, $3 whether to look at expired
+-- leases. Lost: a worker silent past its dead_after (found from the small workers table, then its jobs by
+-- the worker_id index); a job whose lease ended before its worker's last renewal (the worker never knew
+-- it: a claim whose answer was lost); a worker without a heartbeat row and an expired lease (the lease
+-- half scans the running jobs, so it runs only when $3 asks). Never-started (assigned) jobs come back with
+-- the attempt refunded, at most $1 times; the others spend it, and end dead with none left. The outer
+-- WHERE is re-checked against rows changed meanwhile.
+WITH lost AS (
+    SELECT j.id, j.worker_id FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+    WHERE $2 AND w.heartbeat_at + make_interval(secs => w.dead_after) < now()
+      AND j.status IN ('assigned', 'processing')
+    UNION ALL
+    SELECT j.id, j.worker_id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
+    WHERE $3 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < now()
+      AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
+)
+UPDATE plugwork_jobs AS j
+SET status = CASE WHEN j.status = 'assigned' AND j.handbacks < $1 THEN 'ready'
+                  WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'ready' END,
+    attempts = CASE WHEN j.status = 'assigned' AND j.handbacks < $1 THEN greatest(j.attempts - 1, 0)
+                    ELSE j.attempts END,
+    handbacks = CASE WHEN j.status = 'assigned' AND j.handbacks < $1 THEN j.handbacks + 1
+                     ELSE j.handbacks END,
+    error = CASE WHEN NOT (j.status = 'assigned' AND j.handbacks < $1) AND j.attempts >= j.max_attempts
         THEN json_build_object('error_code', 'INTERNAL',
-                               'error_message', 'worker lost (lease expired) on delivery ' || attempts
-                                                || '; no attempts left',
+                               'error_message', 'worker lost (heartbeat or lease expired) on delivery '
+                                                || j.attempts || '; no attempts left',
                                'details', NULL)::text
-        ELSE error END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN now() ELSE NULL END,
+        ELSE j.error END,
+    finished_at = CASE WHEN NOT (j.status = 'assigned' AND j.handbacks < $1) AND j.attempts >= j.max_attempts
+        THEN now() ELSE NULL END,
     worker_id = NULL, lease_expires_at = NULL
-WHERE status IN ('assigned', 'processing') AND lease_expires_at < now()
+FROM (SELECT DISTINCT id, worker_id FROM lost) AS l
+WHERE j.id = l.id AND j.worker_id = l.worker_id AND j.status IN ('assigned', 'processing')
+
+-- name: forget_lost_workers
+DELETE FROM plugwork_workers WHERE heartbeat_at + make_interval(secs => dead_after) < now()
+
+-- name: worker_beat
+-- $1 worker id, $2 dead_after (seconds). A worker taken for lost comes back with a new row.
+INSERT INTO plugwork_workers (id, dead_after) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), dead_after = excluded.dead_after
+
+-- name: worker_retire
+DELETE FROM plugwork_workers WHERE id = $1
 
 -- name: notify
 SELECT pg_notify('plugwork_jobs', '')
@@ -107,10 +146,12 @@ SET status = 'cancelled', finished_at = now(), worker_id = NULL, lease_expires_a
 WHERE id = $1 AND status NOT IN ('completed', 'dead', 'cancelled')
 
 -- name: retry
+-- RETURNING: the retried row as it was written, before any worker can claim it.
 UPDATE plugwork_jobs
 SET status = 'ready', attempts = 0, run_at = now(), finished_at = NULL, result = NULL, error = NULL,
     worker_id = NULL, lease_expires_at = NULL
 WHERE id = $1 AND status IN ('failed', 'dead', 'cancelled')
+RETURNING *
 
 -- name: purge
 DELETE FROM plugwork_jobs

@@ -20,7 +20,8 @@ CREATE TABLE plugwork_jobs (
     correlation_id   text,
     worker_id        text,
     lease_expires_at timestamptz,
-    headers          text
+    headers          text,
+    handbacks        integer     NOT NULL DEFAULT 0
 );
 
 -- Claims: highest priority first, then oldest run_at, over waiting jobs only (small when the queue drains).
@@ -45,3 +46,12 @@ $$;
 CREATE TRIGGER plugwork_jobs_notify AFTER INSERT ON plugwork_jobs
     REFERENCING NEW TABLE AS new_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION plugwork_notify_jobs();
+
+-- Worker heartbeats (see migrations/0003_workers.sql).
+CREATE TABLE plugwork_workers (
+    id           text        PRIMARY KEY,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    renewed_at   timestamptz NOT NULL DEFAULT now(),
+    dead_after   float8      NOT NULL
+);

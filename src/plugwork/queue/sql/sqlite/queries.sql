@@ -54,19 +54,63 @@ UPDATE plugwork_jobs
 SET status = 'ready', attempts = max(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL
 WHERE id = ?2 AND worker_id = ?1 AND status IN ('assigned', 'processing')
 
--- name: reclaim_expired
--- ?1 now. Jobs with attempts left go back to ready; the rest end dead (the worker was lost every time).
+-- name: reclaim_probe
+-- ?1 now, ?2 whether silent workers count as lost, ?3 whether to look at expired leases. Whether
+-- reclaim_lost has work: a read, which never waits for SQLite's write lock. The silent-worker half starts
+-- from the small workers table; the lease half (a scan of the running jobs) runs only when ?3 asks.
+SELECT 1 FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+WHERE ?2 AND w.heartbeat_at + w.dead_after < ?1 AND j.status IN ('assigned', 'processing')
+UNION ALL
+SELECT 1 FROM plugwork_workers WHERE ?2 AND heartbeat_at + dead_after < ?1
+UNION ALL
+SELECT 1 FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
+WHERE ?3 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < ?1
+  AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
+LIMIT 1
+
+-- name: reclaim_lost
+-- ?1 now, ?2 the most handbacks per job, ?3 whether silent workers count as lost, ?4 whether to look at
+-- expired leases. Lost: a worker silent past its dead_after; a job whose lease ended before its worker's
+-- last renewal (the worker never knew it: a claim whose answer was lost); a worker without a heartbeat row
+-- and an expired lease. Never-started (assigned) jobs come back with the attempt refunded, at most ?2
+-- times; the others spend it, and end dead with none left. (SET expressions all read the old row.)
 UPDATE plugwork_jobs
-SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END,
-    error = CASE WHEN attempts >= max_attempts
+SET status = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN 'ready'
+                  WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END,
+    attempts = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN max(attempts - 1, 0) ELSE attempts END,
+    handbacks = CASE WHEN status = 'assigned' AND handbacks < ?2 THEN handbacks + 1 ELSE handbacks END,
+    error = CASE WHEN NOT (status = 'assigned' AND handbacks < ?2) AND attempts >= max_attempts
         THEN json_object('error_code', 'INTERNAL',
-                         'error_message', 'worker lost (lease expired) on delivery ' || attempts
-                                          || '; no attempts left',
+                         'error_message', 'worker lost (heartbeat or lease expired) on delivery '
+                                          || attempts || '; no attempts left',
                          'details', NULL)
         ELSE error END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END,
+    finished_at = CASE WHEN NOT (status = 'assigned' AND handbacks < ?2) AND attempts >= max_attempts
+        THEN ?1 ELSE NULL END,
     worker_id = NULL, lease_expires_at = NULL
-WHERE status IN ('assigned', 'processing') AND lease_expires_at < ?1
+WHERE id IN (
+    SELECT j.id FROM plugwork_workers AS w JOIN plugwork_jobs AS j ON j.worker_id = w.id
+    WHERE ?3 AND w.heartbeat_at + w.dead_after < ?1 AND j.status IN ('assigned', 'processing')
+    UNION ALL
+    SELECT j.id FROM plugwork_jobs AS j LEFT JOIN plugwork_workers AS w ON w.id = j.worker_id
+    WHERE ?4 AND j.status IN ('assigned', 'processing') AND j.lease_expires_at < ?1
+      AND (w.id IS NULL OR j.lease_expires_at < w.renewed_at)
+)
+
+-- name: forget_lost_workers
+DELETE FROM plugwork_workers WHERE heartbeat_at + dead_after < ?1
+
+-- name: worker_beat
+-- ?1 worker id, ?2 now, ?3 dead_after (seconds). A worker taken for lost comes back with a new row.
+INSERT INTO plugwork_workers (id, started_at, heartbeat_at, renewed_at, dead_after)
+VALUES (?1, ?2, ?2, ?2, ?3)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after = excluded.dead_after
+
+-- name: worker_renewed
+UPDATE plugwork_workers SET renewed_at = ?2 WHERE id = ?1
+
+-- name: worker_retire
+DELETE FROM plugwork_workers WHERE id = ?1
 
 -- name: get
 SELECT * FROM plugwork_jobs WHERE id = ?1
@@ -84,10 +128,12 @@ SET status = 'cancelled', finished_at = ?2, worker_id = NULL, lease_expires_at =
 WHERE id = ?1 AND status NOT IN ('completed', 'dead', 'cancelled')
 
 -- name: retry
+-- RETURNING: the retried row as it was written, before any worker can claim it.
 UPDATE plugwork_jobs
 SET status = 'ready', attempts = 0, run_at = ?2, finished_at = NULL, result = NULL, error = NULL,
     worker_id = NULL, lease_expires_at = NULL
 WHERE id = ?1 AND status IN ('failed', 'dead', 'cancelled')
+RETURNING *
 
 -- name: purge
 DELETE FROM plugwork_jobs

@@ -19,7 +19,8 @@ CREATE TABLE plugwork_jobs (
     correlation_id   TEXT,
     worker_id        TEXT,
     lease_expires_at REAL,
-    headers          TEXT
+    headers          TEXT,
+    handbacks        INTEGER NOT NULL DEFAULT 0
 );
 
 -- Claims: highest priority first, then oldest run_at, over waiting jobs only.
@@ -34,3 +35,12 @@ CREATE UNIQUE INDEX plugwork_jobs_idempotency ON plugwork_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
 CREATE INDEX plugwork_jobs_status ON plugwork_jobs (status, id);
+
+-- Worker heartbeats (see migrations/0003_workers.sql).
+CREATE TABLE plugwork_workers (
+    id           TEXT PRIMARY KEY,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    renewed_at   REAL NOT NULL,
+    dead_after   REAL NOT NULL
+);
