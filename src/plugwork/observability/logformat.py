@@ -22,8 +22,10 @@ from plugwork.context import current_context
 __all__ = [
     "add_invocation_context",
     "add_standard_fields",
+    "add_trace_context",
     "dropped_notice",
     "make_renderer",
+    "set_trace_hooks",
     "standard_fields",
     "wrapper_class",
 ]
@@ -44,12 +46,43 @@ def add_invocation_context(_logger: WrappedLogger, _method: str, event_dict: Eve
     return event_dict
 
 
+TraceIds = Callable[[], "tuple[str, str] | None"]
+LogSink = Callable[[str, EventDict], None]
+# Set by the tracing plugin while it runs in this process (the OpenTelemetry SDK is per process too);
+# None/() when tracing is off, so that a line pays one global read for them.
+_trace_ids: TraceIds | None = None
+_log_sinks: tuple[LogSink, ...] = ()
+
+
+def set_trace_hooks(trace_ids: TraceIds | None, log_sink: LogSink | None = None) -> None:
+    """Install (or, with None, remove) the current span's ids source and a sink for exported log events."""
+    global _trace_ids, _log_sinks
+    _trace_ids = trace_ids
+    _log_sinks = (log_sink,) if log_sink is not None else ()
+
+
+def add_trace_context(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: ``trace_id`` and ``span_id`` of the current span, then the log sinks.
+
+    Runs after the level and timestamp are added, so that a sink (OTLP log export) sees the whole event.
+    """
+    source = _trace_ids
+    if source is not None:
+        ids = source()
+        if ids is not None:
+            event_dict.setdefault("trace_id", ids[0])
+            event_dict.setdefault("span_id", ids[1])
+    for sink in _log_sinks:
+        sink(method, event_dict)
+    return event_dict
+
+
 def add_standard_fields(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: invocation context, ``level`` and an ISO-8601 UTC ``timestamp``."""
     add_invocation_context(_logger, method, event_dict)
     event_dict["level"] = _LEVEL_NAMES.get(method, method)
     event_dict["timestamp"] = _timestamp()
-    return event_dict
+    return add_trace_context(_logger, method, event_dict)
 
 
 _STACK_INFO = structlog.processors.StackInfoRenderer()
@@ -91,6 +124,8 @@ def standard_fields(*, format_exceptions: bool) -> Processor:
                 event_dict.setdefault("job_id", ctx.job_id)
         event_dict["level"] = _LEVEL_NAMES.get(method, method)
         event_dict["timestamp"] = _timestamp()
+        if _trace_ids is not None or _log_sinks:
+            add_trace_context(logger, method, event_dict)
         if "stack_info" in event_dict:
             event_dict = _STACK_INFO(logger, method, event_dict)
         if format_exceptions and "exc_info" in event_dict:

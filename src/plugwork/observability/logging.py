@@ -27,14 +27,23 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 from .logformat import (
     add_invocation_context,
     add_standard_fields,
+    add_trace_context,
     dropped_notice,
     make_renderer,
+    set_trace_hooks,
     standard_fields,
     wrapper_class,
 )
 from .logwriter import LineWriter, SyncWriter, writer_for
 
-__all__ = ["add_invocation_context", "configure_logging", "flush_logs", "get_logger"]
+__all__ = [
+    "add_invocation_context",
+    "add_trace_context",
+    "configure_logging",
+    "flush_logs",
+    "get_logger",
+    "set_trace_hooks",
+]
 
 _HANDLER_NAME = "plugwork"
 # The uvicorn loggers install their own handlers unless uvicorn runs with ``log_config=None``; ours

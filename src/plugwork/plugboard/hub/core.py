@@ -30,6 +30,7 @@ from .store import DEFAULT_STORE_URL, DEFAULT_TOKEN_VALIDITY_DAYS, HubEvent, Hub
 
 if TYPE_CHECKING:
     from .sockets import ConsumerSocket
+    from .tracing import HubTracing
 
 log = logging.getLogger(__name__)
 _LIMITS = HttpLimits()
@@ -103,6 +104,8 @@ class Hub:
         self.backplane: Backplane = backplane or store.backplane(self)
         self.registry = CollectorRegistry()
         self.metrics = HubMetrics(self.registry, lambda: len(self.sockets))
+        self.tracing: HubTracing | None = None
+        """Spans for producer requests when tracing is on (set by the server at start)."""
         self.health = HealthRegistry()
         self.health.register("store", self._store_check)
         self.health.register("consumers", self._consumers_check, required=False)
