@@ -33,11 +33,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/http_rpc.py
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/plugboard.py
+	$(BIN)/python bench/log_line.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/soajs_middleware.py
 	$(BIN)/python bench/db_repository.py
 	$(BIN)/python bench/auth_http.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
