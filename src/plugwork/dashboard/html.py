@@ -47,9 +47,14 @@ def when(value: datetime | None) -> str:
     return f'<time datetime="{esc(iso)}">{esc(iso[:19].replace("T", " "))} UTC</time>'
 
 
-def shell(base: str) -> str:
+APP_TABS = ("jobs", "actions", "services")
+
+
+def shell(base: str, tabs: tuple[str, ...] = APP_TABS) -> str:
     """The page: tabs, filters and empty panels; the script fills them from the ``api/`` routes."""
-    options = "".join(f'<option value="{s}">{s}</option>' for s in STATUSES)
+    nav = "".join(f'<a href="#{t}" data-tab="{t}">{t.capitalize()}</a>' for t in tabs)
+    others = "".join(f'<section id="tab-{t}" class="tab" hidden></section>' for t in tabs if t != "jobs")
+    jobs = _jobs_tab() if "jobs" in tabs else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Plugwork dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -57,14 +62,17 @@ def shell(base: str) -> str:
 <script src="{base}/static/dashboard.js" defer></script></head>
 <body data-base="{base}">
 <header><strong>Plugwork</strong>
-<nav><a href="#jobs" data-tab="jobs">Jobs</a><a href="#actions" data-tab="actions">Actions</a>
-<a href="#services" data-tab="services">Services</a></nav>
+<nav>{nav}</nav>
 <span id="who"></span></header>
 <section id="signin" hidden><form id="signin-form"><label>Bearer token
 <input type="password" name="token" autocomplete="off" required></label><button>Sign in</button>
 <p class=muted>Kept in this tab's session storage only; sent as an Authorization header.</p></form></section>
-<main>
-<section id="tab-jobs" class="tab">
+<main>{jobs}{others}</main><div id="toast" role="status"></div></body></html>"""
+
+
+def _jobs_tab() -> str:
+    options = "".join(f'<option value="{s}">{s}</option>' for s in STATUSES)
+    return f"""<section id="tab-jobs" class="tab">
 <div id="counts" aria-live="polite"></div>
 <form id="filters"><select name="status"><option value="">any status</option>{options}</select>
 <input name="action" placeholder="action"><input name="queue" placeholder="queue">
@@ -72,10 +80,7 @@ def shell(base: str) -> str:
 <div id="bulk"><button data-bulk="retry">Retry selected</button>
 <button data-bulk="cancel">Cancel selected</button>
 <button data-bulk="run_now">Run selected now</button></div>
-<div id="jobs"></div><div id="job" class="panel"></div></section>
-<section id="tab-actions" class="tab" hidden></section>
-<section id="tab-services" class="tab" hidden></section>
-</main><div id="toast" role="status"></div></body></html>"""
+<div id="jobs"></div><div id="job" class="panel"></div></section>"""
 
 
 def _status(job: Job, now: float) -> str:

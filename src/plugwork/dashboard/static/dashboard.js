@@ -202,8 +202,9 @@
   });
 
   function currentTab() {
+    const tabs = [...document.querySelectorAll("nav a[data-tab]")].map((a) => a.dataset.tab);
     const h = location.hash.replace("#", "");
-    return ["jobs", "actions", "services"].includes(h) ? h : "jobs";
+    return tabs.includes(h) ? h : tabs[0];
   }
 
   showTab(currentTab());

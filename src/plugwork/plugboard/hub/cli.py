@@ -136,6 +136,12 @@ def _emit(data: Any, as_json: bool, line: Callable[[dict[str, Any]], str]) -> No
 @click.option("--port", default=4000, show_default=True, type=int, envvar="PLUGWORK_HUB_PORT")
 @_store_option
 @click.option("--admin-token", envvar="PLUGWORK_HUB_ADMIN_TOKEN", help="Bearer token of the admin HTTP API.")
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    envvar="PLUGWORK_DASHBOARD",
+    help="Serve the read-only dashboard at /dashboard (guarded by the admin token).",
+)
 @click.option("--request-timeout", default=30.0, show_default=True, type=float, help="Seconds per request.")
 @click.option("--idle-timeout", default=60.0, show_default=True, type=float, help="Drop silent sockets.")
 @click.option("--max-outstanding", default=10, show_default=True, type=int, help="Requests per consumer.")
@@ -160,6 +166,7 @@ def hub(
     port: int,
     store_url: str,
     admin_token: str | None,
+    dashboard: bool,
     request_timeout: float,
     idle_timeout: float,
     max_outstanding: int,
@@ -188,6 +195,7 @@ def hub(
     settings = HubSettings(
         store_url=store_url,
         admin_token=admin_token,
+        dashboard=dashboard,
         request_timeout=request_timeout,
         idle_timeout=idle_timeout,
         max_outstanding=max_outstanding,

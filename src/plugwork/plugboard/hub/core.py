@@ -42,6 +42,8 @@ class HubSettings:
 
     store_url: str = DEFAULT_STORE_URL
     admin_token: str | None = None
+    dashboard: bool = False
+    """Serve the read-only dashboard at ``/dashboard`` (guarded by ``admin_token``)."""
     request_timeout: float = 30.0
     max_outstanding: int = 10
     max_queued: int = 1000

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from ...carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
@@ -199,11 +199,15 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
             if hub.tracing is not None:
                 await asyncio.to_thread(hub.tracing.shutdown)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         *admin_routes(settings.admin_token),
     ]
+    if settings.dashboard:
+        from ...dashboard.hub import hub_dashboard_routes
+
+        routes += hub_dashboard_routes(settings.admin_token)
     return HubApp(Starlette(routes=routes, lifespan=lifespan))
 
 
