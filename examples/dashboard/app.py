@@ -15,7 +15,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from plugwork import App, action
+from plugwork import App, Service, action
 from plugwork.errors import Unavailable
 
 
@@ -50,4 +50,11 @@ async def slow(input: SlowIn) -> dict[str, float]:
     return {"slept": input.seconds}
 
 
-app = App("dashboard-demo", actions=[greet, fragile, slow])
+class Mailer(Service):
+    """A long-lived dependency to start and stop from the services tab (with the management API on)."""
+
+    async def start(self) -> None:
+        return None
+
+
+app = App("dashboard-demo", actions=[greet, fragile, slow], services=[Mailer])

@@ -180,8 +180,17 @@ def test_dashboard_in_chromium(server: str) -> None:
             expect(form.locator(".outcome")).to_contain_text("Hello, Dashboard!")
             page.screenshot(path=str(SHOTS / "actions.png"), full_page=True)
 
+            # Stop and start a service through the management API, with the same token.
             page.click("nav a[data-tab=services]")
             expect(page.locator("#tab-services")).to_contain_text("job_queue")
+            state = (
+                page.locator("#tab-services table").first.locator("tr", has_text="mailer").locator(".badge")
+            )
+            expect(state).to_have_text("running")
+            page.locator('#tab-services button[data-service="mailer"][data-op="stop"]').click()
+            expect(state).to_have_text("stopped")
+            page.locator('#tab-services button[data-service="mailer"][data-op="start"]').click()
+            expect(state).to_have_text("running")
             page.screenshot(path=str(SHOTS / "services.png"), full_page=True)
             assert TOKEN not in page.content()
             assert errors == []
