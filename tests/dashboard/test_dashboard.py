@@ -177,3 +177,13 @@ async def test_the_auth_plugin_decides_by_permission() -> None:
             await c.http.post("/dashboard/api/jobs/cancel", json=body, headers=manager)
         ).status_code == 200
         assert (await c.http.get("/dashboard/api/services", headers=bearer("jobs:read"))).status_code == 403
+
+
+async def test_turned_on_in_code_by_a_plugin_of_the_same_name() -> None:
+    from plugwork.dashboard import DashboardPlugin
+
+    app = App("demo", actions=[greet], plugins=[DashboardPlugin(dashboard=True, dashboard_path="/ops")])
+    async with TestClient(app, worker=False, management_token=TOKEN) as c:
+        assert (await c.http.get("/ops")).status_code == 200
+        assert (await c.http.get("/ops/api/jobs", headers=AUTH)).status_code == 200
+        assert (await c.http.get("/dashboard")).status_code == 404
