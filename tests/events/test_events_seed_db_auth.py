@@ -100,3 +100,35 @@ async def test_the_auth_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     with TestClient(app) as client:
         assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert client.get("/me", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_the_opentelemetry_sample_runs_in_a_process_of_its_own() -> None:
+    # It sets the process-wide tracer provider, so it runs apart from the other tests.
+    import subprocess
+    import sys
+
+    sample = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from plugwork.events.tracing import Tracer, OpenTelemetryExporter
+
+# Set up OpenTelemetry
+trace.set_tracer_provider(TracerProvider())
+memory = InMemorySpanExporter()
+trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(memory))
+
+# Create exporter
+exporter = OpenTelemetryExporter()
+
+# Use with PyModules tracer
+tracer = Tracer(export_func=exporter.export)
+with tracer.trace("process_order", correlation_id="order-123") as ctx:
+    with ctx.span("validate"):
+        pass
+print(sorted(span.name for span in memory.get_finished_spans()))
+"""
+    done = subprocess.run([sys.executable, "-c", sample], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['process_order', 'validate']"
