@@ -35,10 +35,8 @@ CREATE INDEX plugwork_jobs_running ON plugwork_jobs (worker_id)
 CREATE UNIQUE INDEX plugwork_jobs_idempotency ON plugwork_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
--- Dashboard pages filtered by status, action or queue, newest first (keyset-paged by id).
+-- Dashboard pages filtered by status, newest first (keyset-paged by id).
 CREATE INDEX plugwork_jobs_status ON plugwork_jobs (status, id);
-CREATE INDEX plugwork_jobs_action ON plugwork_jobs (action, id);
-CREATE INDEX plugwork_jobs_queue ON plugwork_jobs (queue, id);
 
 -- One NOTIFY per insert statement and queue (not per row), delivered when the transaction commits.
 CREATE FUNCTION plugwork_notify_jobs() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -36,10 +36,6 @@ CREATE UNIQUE INDEX plugwork_jobs_idempotency ON plugwork_jobs (idempotency_key)
 
 CREATE INDEX plugwork_jobs_status ON plugwork_jobs (status, id);
 
--- Dashboard pages filtered by action or queue, newest first (keyset-paged by id).
-CREATE INDEX plugwork_jobs_action ON plugwork_jobs (action, id);
-CREATE INDEX plugwork_jobs_queue ON plugwork_jobs (queue, id);
-
 -- Worker heartbeats (see migrations/0003_workers.sql).
 CREATE TABLE plugwork_workers (
     id           TEXT PRIMARY KEY,

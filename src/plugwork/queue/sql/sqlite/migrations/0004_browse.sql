@@ -1,3 +1,0 @@
--- Pages filtered by action or by queue, newest first (the dashboard, keyset-paged by id).
-CREATE INDEX plugwork_jobs_action ON plugwork_jobs (action, id);
-CREATE INDEX plugwork_jobs_queue ON plugwork_jobs (queue, id);
