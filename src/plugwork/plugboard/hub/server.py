@@ -1,5 +1,5 @@
-"""The hub's ASGI app (Starlette): producers' ``POST /``, consumers' ``/websocket``, ``/health``, ``/metrics``
-and the admin API under ``/admin``.
+"""The hub's ASGI app (Starlette): producers' ``POST /``, consumers' ``/websocket``, ``/health`` (and its
+``/live`` and ``/ready`` forms for probes), ``/metrics`` and the admin API under ``/admin``.
 
 ``create_app(settings)`` opens the store and starts the hub in the app's lifespan; serve it with uvicorn
 (``plugwork hub`` does). Every answer of ``POST /`` — the consumer's or the hub's own error — has the body
@@ -167,6 +167,11 @@ async def _health(request: Request) -> Response:
     return JSONResponse(report.to_dict(), status_code=report.http_status)
 
 
+async def _live(request: Request) -> Response:
+    # Liveness says only that the process answers: a store outage must not get the hub restarted.
+    return JSONResponse({"status": "alive"})
+
+
 async def _metrics(request: Request) -> Response:
     return Response(render(request.app.state.hub.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -190,6 +195,8 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
 
     routes = [
         Route("/health", _health, methods=["GET"]),
+        Route("/health/live", _live, methods=["GET"]),
+        Route("/health/ready", _health, methods=["GET"]),  # ready = every check answers (503 when RED)
         Route("/metrics", _metrics, methods=["GET"]),
         *admin_routes(settings.admin_token),
     ]
