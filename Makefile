@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/http_rpc.py
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/plugboard.py
+	$(BIN)/python bench/log_line.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/soajs_middleware.py

@@ -47,15 +47,23 @@ def process(
 
 
 @contextlib.contextmanager
-def uvicorn_server(target: str, port: int, extra_env: dict[str, str] | None = None) -> Iterator[None]:
+def uvicorn_server(
+    target: str, port: int, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Serve ``module:attr`` with uvicorn (one process, uvloop, httptools, no access log)."""
     cmd = [
         sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    with process(cmd, extra_env):
+    with process(cmd, extra_env) as proc:
         wait_for_port(port)
-        yield
+        yield proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

@@ -1,32 +1,48 @@
-"""HTTP RPC benchmark: Plugwork's POST /actions/greet beside bare FastAPI, bare Starlette and raw ASGI.
+"""HTTP RPC benchmark: the greeter example as users start it (``plugwork run``) beside peers.
 
-Every server runs under the same uvicorn settings (one process, uvloop, httptools, no access log) and the
-same load generator (wrk: 2 threads, 50 connections by default). Prints requests/s, p50/p99 latency and
-the ratios. Needs wrk on PATH (Debian/Ubuntu: apt-get install wrk).
+Plugwork runs the way ``make run`` starts it: ``plugwork run app:app --config plugwork.yaml`` in
+``examples/greeter``, with its default settings — console log lines at INFO (the greeter logs one line per
+request), the SQLite job queue and its worker in-process, metrics, correlation ids. Two labelled variants
+change one setting each: ``--log-json`` (one JSON line per request) and ``PLUGWORK_LOG_LEVEL=WARNING`` (no
+per-request line). Log output goes to /dev/null. The peers do the same validation and answer under
+uvicorn with the same options (uvloop, httptools, no access log): a bare FastAPI endpoint, a bare Starlette
+route and a raw ASGI callable. All servers are up at once; load (wrk: 2 threads, 50 connections) goes to
+one at a time, rounds interleaved, the median round reported. Also printed: how long ``plugwork run`` takes
+until it accepts connections, and the greeter's resident memory once started (idle) and after the load.
+Needs wrk on PATH (Debian/Ubuntu: apt-get install wrk).
 
-    python bench/http_rpc.py [--duration 10] [--connections 50] [--threads 2]
+    python bench/http_rpc.py [--duration 10] [--connections 50] [--threads 2] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, table, uvicorn_server
+from common import ROOT, cpu_seconds, free_port, table, uvicorn_server, wait_for_port
 
-SERVERS = {
-    "plugwork": "bench.apps.plugwork_app:asgi",
+GREETER = ROOT / "examples" / "greeter"
+PLUGWORK = {  # name: (extra CLI options, extra environment)
+    "plugwork": ([], {}),
+    "plugwork json-log": (["--log-json"], {}),
+    "plugwork log WARNING": ([], {"PLUGWORK_LOG_LEVEL": "WARNING"}),
+}
+PEERS = {
     "fastapi": "bench.apps.fastapi_app:app",
     "starlette": "bench.apps.starlette_app:app",
     "raw-asgi": "bench.apps.raw_asgi:app",
 }
+SERVERS = [*PLUGWORK, *PEERS]
 LUA = """
 wrk.method = "POST"
 wrk.body = '{"name": "World"}'
@@ -54,6 +70,52 @@ def run_wrk(url: str, duration: int, connections: int, threads: int, script: str
     return {"rps": rps, "p50": p50, "p99": p99}
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def plugwork_command() -> list[str]:
+    exe = Path(sys.executable).parent / "plugwork"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "plugwork.cli"]
+
+
+@contextlib.contextmanager
+def plugwork_run(port: int, options: list[str], env: dict[str, str], info: dict[str, float]) -> Iterator[int]:
+    """``plugwork run app:app --config plugwork.yaml`` in examples/greeter; yields its pid."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            *plugwork_command(),
+            "run",
+            "app:app",
+            "--config",
+            "plugwork.yaml",
+            "--port",
+            str(port),
+            *options,
+        ]
+        # The default SQLite queue file is .plugwork/jobs.db under the working directory: keep it per run.
+        full_env = {**os.environ, "PLUGWORK_QUEUE_URL": f"sqlite:///{tmp}/jobs.db", **env}
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=GREETER, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_for_port(port)
+            info["ready_s"] = time.perf_counter() - started
+            time.sleep(1.0)
+            info["idle_rss_mb"] = rss_mb(proc.pid)
+            yield proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median throughput (its latencies come with it)."""
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
@@ -65,38 +127,62 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--only", nargs="*", choices=list(SERVERS), help="run only these servers")
+    parser.add_argument("--only", nargs="*", choices=SERVERS, help="run only these servers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or your OS's package)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(LUA)
-    names = args.only or list(SERVERS)
+    names = args.only or SERVERS
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    info: dict[str, dict[str, float]] = {name: {} for name in names if name in PLUGWORK}
+    pids: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         urls = {}
         for name in names:  # all servers up at once, load applied to one at a time
             port = free_port()
-            stack.enter_context(uvicorn_server(SERVERS[name], port))
+            if name in PLUGWORK:
+                options, env = PLUGWORK[name]
+                pids[name] = stack.enter_context(plugwork_run(port, options, env, info[name]))
+            else:
+                pids[name] = stack.enter_context(uvicorn_server(PEERS[name], port)).pid
             urls[name] = f"http://127.0.0.1:{port}/actions/greet"
             run_wrk(urls[name], 2, args.connections, args.threads, lua.name)  # warm-up
         for round_no in range(1, args.rounds + 1):
-            for name in names if round_no % 2 else reversed(names):  # alternate order against drift
+            for name in names if round_no % 2 else list(reversed(names)):  # alternate order against drift
                 print(f"round {round_no}/{args.rounds}: {name}, {args.duration}s of load ...", flush=True)
-                runs[name].append(
-                    run_wrk(urls[name], args.duration, args.connections, args.threads, lua.name)
-                )
+                cpu = cpu_seconds(pids[name])
+                run = run_wrk(urls[name], args.duration, args.connections, args.threads, lua.name)
+                # CPU per request of the server process: steadier than requests/s on a shared machine.
+                run["cpu_us"] = 1e6 * (cpu_seconds(pids[name]) - cpu) / (run["rps"] * args.duration)
+                runs[name].append(run)
+        for name in info:
+            info[name]["loaded_rss_mb"] = rss_mb(pids[name])
     Path(lua.name).unlink()
     results = {name: median_run(r) for name, r in runs.items()}
-    rows = [[n, f"{r['rps']:,.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}"] for n, r in results.items()]
+    cpu = {name: sorted(r["cpu_us"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
+    rows = [
+        [n, f"{r['rps']:,.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{cpu[n]:.1f}"]
+        for n, r in results.items()
+    ]
     print()
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds")
-    print(table(["server", "requests/s", "p50 ms", "p99 ms"], rows))
-    if "plugwork" in results:
+    print("plugwork = `plugwork run app:app --config plugwork.yaml` in examples/greeter, default settings")
+    print(table(["server", "requests/s", "p50 ms", "p99 ms", "server CPU µs/req (median)"], rows))
+    if info:
         print()
-        for peer in ("fastapi", "starlette", "raw-asgi"):
-            if peer in results:
-                print(f"plugwork / {peer}: {results['plugwork']['rps'] / results[peer]['rps']:.2f}x")
+        rows = [
+            [n, f"{i['ready_s']:.2f}", f"{i['idle_rss_mb']:.1f}", f"{i.get('loaded_rss_mb', 0):.1f}"]
+            for n, i in info.items()
+        ]
+        print(table(["plugwork run", "ready s", "idle RSS MB", "RSS after load MB"], rows))
+    print()
+    for name in PLUGWORK:
+        if name not in results:
+            continue
+        for peer in ("plugwork log WARNING", *PEERS):
+            if peer in results and peer != name:
+                print(f"{name} / {peer}: {results[name]['rps'] / results[peer]['rps']:.2f}x")
 
 
 if __name__ == "__main__":

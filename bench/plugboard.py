@@ -1,7 +1,9 @@
 """Plugboard benchmark: producer -> hub -> consumer -> producer round trips beside direct HTTP calls.
 
 One run starts, as separate processes: the bench app served over HTTP (``POST /actions/greet``), a Plugwork
-hub (``plugwork hub`` on a fresh SQLite store) and 1, then 4, Plugwork consumers of the same app. The same
+hub (``plugwork hub`` on a fresh SQLite store) and 1, then 4, Plugwork consumers of the same action, each
+started as users start one: ``plugwork run bench.apps.consumer_app:app`` with ``PLUGWORK_PLUGBOARD_URL``
+and ``PLUGWORK_PLUGBOARD_TOKEN`` set (log level WARNING, no job queue). The same
 load generator (wrk) drives each: one request at a time (``-t1 -c1``) and 50 concurrent producers
 (``-t2 -c50``). Prints requests/s and p50/p99 latency of each, the latency the hub adds to the p50 round trip
 and the hub's share of the direct throughput. Needs wrk on PATH (apt-get install wrk).
@@ -17,7 +19,6 @@ attached to the hub process gives a truer picture).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import pstats
@@ -28,9 +29,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, process, table, uvicorn_server, wait_for_port
+from common import ROOT, cpu_seconds, free_port, process, table, uvicorn_server, wait_for_port
 from http_rpc import run_wrk
 
 DIRECT_LUA = """
@@ -44,27 +46,6 @@ wrk.body = '{"service_id": "%(service_id)s", "action": "greet", "fields": {"name
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(account_token)s"
 """
-
-
-def consumer_main(url: str, token: str) -> None:
-    """A consumer process: the bench app, serving its actions to the hub until terminated."""
-    import signal
-
-    import uvloop
-    from bench.apps.plugwork_app import greet
-
-    from plugwork import App
-
-    async def serve() -> None:
-        app = App("bench", actions=[greet])
-        app.configure(queue_url="none", plugboard_url=url, plugboard_token=token, log_level="WARNING")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        async with app:
-            await stop.wait()
-
-    uvloop.run(serve())
 
 
 def _hub_cli(store_url: str, *args: str) -> dict[str, str]:
@@ -95,12 +76,20 @@ def wait_consumers(port: int, count: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{count} consumer(s) did not join the hub within {timeout}s")
 
 
-def measure(url: str, lua: str, duration: int, connections: int) -> dict[str, dict[str, float]]:
+def measure(
+    url: str, lua: str, duration: int, connections: int, pids: dict[str, list[int]]
+) -> dict[str, dict[str, float]]:
+    """Both loads; under the concurrent one, also each role's CPU µs per request (``pids`` by role)."""
     run_wrk(url, 1, connections, 2, lua)  # warm-up
-    return {
-        "sequential": run_wrk(url, duration, 1, 1, lua),
-        "concurrent": run_wrk(url, duration, connections, 2, lua),
+    sequential = run_wrk(url, duration, 1, 1, lua)
+    before = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
+    concurrent = run_wrk(url, duration, connections, 2, lua)
+    requests = concurrent["rps"] * duration
+    cpu = {
+        role: 1e6 * (sum(cpu_seconds(pid) for pid in group) - before[role]) / requests
+        for role, group in pids.items()
     }
+    return {"sequential": sequential, "concurrent": concurrent, "cpu_us": cpu}
 
 
 def main() -> None:
@@ -111,13 +100,7 @@ def main() -> None:
     parser.add_argument(
         "--ws", help="the hub's WebSocket implementation (plugwork hub --ws; default: websockets-sansio)"
     )
-    parser.add_argument("--consumer", metavar="URL", help=argparse.SUPPRESS)
-    # passed as --consumer-token=VALUE: a token may start with "-", which argparse would take for an option
-    parser.add_argument("--consumer-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.consumer:
-        consumer_main(args.consumer, args.consumer_token)
-        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or your OS's package)")
     workdir = Path(tempfile.mkdtemp(prefix="plugboard-bench-"))
@@ -126,35 +109,44 @@ def main() -> None:
     direct_lua, hub_lua = workdir / "direct.lua", workdir / "hub.lua"
     direct_lua.write_text(DIRECT_LUA)
     hub_lua.write_text(HUB_LUA % creds)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     hub_port, direct_port = free_port(), free_port()
     profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     hub_cmd = [sys.executable, *profile, "-m", "plugwork.plugboard.hub.cli", "--port", str(hub_port)]
     hub_cmd += ["--store", store_url, "--log-level", "warning", *(["--ws", args.ws] if args.ws else [])]
-    consumer_cmd = [
-        sys.executable,
-        __file__,
-        "--consumer",
-        f"ws://127.0.0.1:{hub_port}/websocket",
-        f"--consumer-token={creds['token']}",
-    ]
+    # Consumers as users run them: `plugwork run` with the hub's URL and token in the environment.
+    plugwork = Path(sys.executable).parent / "plugwork"
+    consumer_env = {
+        "PLUGWORK_PLUGBOARD_URL": f"ws://127.0.0.1:{hub_port}/websocket",
+        "PLUGWORK_PLUGBOARD_TOKEN": creds["token"],
+        "PLUGWORK_QUEUE_URL": "none",
+        "PLUGWORK_LOG_LEVEL": "WARNING",
+    }
     with contextlib.ExitStack() as stack:
-        stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))
+        direct = stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))
         print("direct HTTP: POST /actions/greet ...", flush=True)
         results["direct HTTP"] = measure(
-            f"http://127.0.0.1:{direct_port}/actions/greet", str(direct_lua), args.duration, args.connections
+            f"http://127.0.0.1:{direct_port}/actions/greet",
+            str(direct_lua),
+            args.duration,
+            args.connections,
+            {"server": [direct.pid]},
         )
-        stack.enter_context(process(hub_cmd))
+        hub = stack.enter_context(process(hub_cmd))
         wait_for_port(hub_port)
-        running = 0
+        consumers: list[int] = []
         for count in (1, 4):
-            for _ in range(count - running):
-                stack.enter_context(process(consumer_cmd))
-            running = count
+            while len(consumers) < count:
+                cmd = [str(plugwork), "run", "bench.apps.consumer_app:app", "--port", str(free_port())]
+                consumers.append(stack.enter_context(process(cmd, consumer_env)).pid)
             wait_consumers(hub_port, count)
             print(f"hub, {count} consumer(s): POST / ...", flush=True)
             results[f"hub, {count} consumer(s)"] = measure(
-                f"http://127.0.0.1:{hub_port}/", str(hub_lua), args.duration, args.connections
+                f"http://127.0.0.1:{hub_port}/",
+                str(hub_lua),
+                args.duration,
+                args.connections,
+                {"hub": [hub.pid], "consumers": list(consumers)},
             )
     shutil.rmtree(workdir, ignore_errors=True)
     report(results, args.connections)
@@ -163,7 +155,7 @@ def main() -> None:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
 
 
-def report(results: dict[str, dict[str, dict[str, float]]], connections: int) -> None:
+def report(results: dict[str, dict[str, dict[str, Any]]], connections: int) -> None:
     rows = []
     for name, runs in results.items():
         seq, conc = runs["sequential"], runs["concurrent"]
@@ -183,6 +175,11 @@ def report(results: dict[str, dict[str, dict[str, float]]], connections: int) ->
         "p99 ms",
     ]
     print(table(headers, rows))
+    print(f"\nCPU µs per request under {connections} producers, by process:")
+    for name, runs in results.items():
+        cpu = runs["cpu_us"]
+        parts = ", ".join(f"{role} {value:.1f}" for role, value in cpu.items())
+        print(f"  {name}: {parts} (total {sum(cpu.values()):.1f})")
     direct = results["direct HTTP"]
     print()
     for name, runs in results.items():

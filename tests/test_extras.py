@@ -17,6 +17,7 @@ EXTRAS = [
     ("asyncpg", "postgres", "plugwork.queue.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.postgres"),
     ("asyncpg", "postgres", "plugwork.plugboard.hub.pgbackplane"),
+    ("httptools", "speed", "plugwork.http.httptools_limits"),
     ("fastapi", "fastapi", "plugwork.fastapi"),
     ("fastapi", "fastapi", "plugwork.events.api"),
     ("fastapi", "fastapi", "plugwork.events.fastapi"),
@@ -65,6 +66,36 @@ def test_every_optional_import_names_its_extra(tmp_path: Path, module: str, extr
     assert (
         done.stdout.strip() == f"{module.partition('.')[0]} is not installed: pip install 'plugwork[{extra}]'"
     )
+
+
+# Optional imports made when a feature is used rather than imported: (module, extra, code that uses it).
+USES = [
+    (
+        "httpx2",
+        "clients",
+        "import asyncio\nfrom plugwork import App\nfrom plugwork.clients import RestAPIService\n"
+        "asyncio.run(RestAPIService(App('x')).start())",
+    ),
+    (
+        "opentelemetry",
+        "otel",
+        "from plugwork.observability.tracing import TraceCarrier\nTraceCarrier()",
+    ),
+]
+
+
+@pytest.mark.parametrize(("module", "extra", "code"), USES)
+def test_every_optional_use_names_its_extra(tmp_path: Path, module: str, extra: str, code: str) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{_hidden(tmp_path, module)}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    script = "import sys\nfrom plugwork.errors import MissingDependency\ntry:\n"
+    script += "".join(f"    {line}\n" for line in code.splitlines())
+    script += "except MissingDependency as exc:\n    print(exc)\n    sys.exit(3)\n"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.strip() == f"{module} is not installed: pip install 'plugwork[{extra}]'"
 
 
 def test_require_returns_the_module() -> None:

@@ -449,5 +449,8 @@ class App:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with self:
+            from .server import freeze_startup_objects
+
+            freeze_startup_objects()
             await stop.wait()
             log.info("shutdown signal received", app=self.name)

@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", validation_alias=_names("http_host", "HTTP_HOST"))
     http_port: int = Field(8000, ge=0, le=65535, validation_alias=_names("http_port", "HTTP_PORT"))
     max_body_bytes: int = Field(1024 * 1024, gt=0)
+    # connection limits (plugwork.http.limits): the request line and headers, their time and the body's,
+    # idle connections, the drain of a body still arriving after an early answer (a 413), a client that
+    # stops reading its answer
+    http_max_header_bytes: int = Field(64 * 1024, gt=0)
+    http_header_timeout_seconds: float = Field(10.0, gt=0)
+    http_body_timeout_seconds: float = Field(30.0, gt=0)
+    http_keep_alive_seconds: float = Field(5.0, gt=0)
+    http_linger_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    http_linger_seconds: float = Field(5.0, ge=0)
+    http_send_timeout_seconds: float = Field(30.0, gt=0)
 
     # modes and logging
     dev_mode: bool = Field(False, validation_alias=_names("dev_mode", "DEV_MODE"))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import signal
+import socket
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .http.limits import HttpLimits, protocol_class
 from .observability import redact
 from .observability.logging import configure_logging
 
@@ -17,13 +20,16 @@ if TYPE_CHECKING:
     from .app import App
 
 
-def uvicorn_defaults() -> dict[str, Any]:
-    """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones."""
+def uvicorn_defaults(limits: HttpLimits | None = None, http: Any = "auto") -> dict[str, Any]:
+    """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones,
+    held to ``limits`` (header size and time, body time, idle connections; see :mod:`plugwork.http.limits`).
+
+    ``http`` names uvicorn's implementation ("auto", "httptools", "h11"); a protocol class is kept as given.
+    """
     options: dict[str, Any] = {}
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
+    options["http"] = protocol_class(limits or HttpLimits(), http) if isinstance(http, str) else http
     return options
 
 
@@ -38,6 +44,7 @@ def serve(
 
     settings = app.settings
     configure_logging(json=settings.log_json, level=settings.log_level)
+    defaults = uvicorn_defaults(HttpLimits.from_settings(settings), options.pop("http", "auto"))
     config = uvicorn.Config(
         app.asgi if asgi is None else asgi,
         host=host or settings.http_host,
@@ -46,7 +53,7 @@ def serve(
         log_config=None,  # keep Plugwork's logging configuration
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-        **{**uvicorn_defaults(), **options},
+        **{**defaults, **options},
     )
     run_server(config)
 
@@ -57,9 +64,7 @@ def run_server(config: uvicorn.Config) -> None:
     uvicorn exits with status 3 by itself when the app fails to start. Its loggers get the filter that
     masks secrets (tokens in query strings, bearer credentials) in every line they write.
     """
-    import uvicorn
-
-    server = uvicorn.Server(config)
+    server = _server(config)
     redact.install()  # after uvicorn.Config set its loggers up: dictConfig keeps existing filters anyway
     # uvicorn re-raises the shutdown signal once it has stopped gracefully, which would end the process
     # as killed by SIGTERM (or raise KeyboardInterrupt): with these no-op handlers it exits normally, 0.
@@ -70,6 +75,31 @@ def run_server(config: uvicorn.Config) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, freezing the garbage collector's view of the start-up objects once started."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            freeze_startup_objects()
+
+    return Server(config)
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now out of the cyclic garbage collector's sight (``gc.freeze()``).
+
+    A long-running process keeps its modules, classes, validators and app objects until it ends; a full
+    collection walks them all, which took 16 to 63 ms per pass in a Plugboard consumer under load (a pause
+    every request waiting then feels). Frozen, they are skipped (a pass took 0.1 ms); reference counting
+    still frees any of them that is released later. For server processes only, once they have started.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

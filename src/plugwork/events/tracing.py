@@ -25,6 +25,7 @@ from typing import Any
 
 from ..context import new_correlation_id
 from ..observability.logging import get_logger
+from ..observability.span_export import OpenTelemetryExporter  # the seed's name for the bridge
 
 log = get_logger("plugwork.events.tracing")
 Exporter = Callable[[dict[str, Any]], Any]
@@ -127,17 +128,30 @@ class Tracer:
             self.export(ctx)
 
     def export(self, ctx: TraceContext) -> None:
-        """Give a finished trace to the exporter; its failures are logged, not raised."""
-        if self.export_func is None:
+        """Give a finished trace to the exporter (else the process's default one, set by the tracing
+        plugin while OpenTelemetry is on); its failures are logged, not raised."""
+        export_func = self.export_func or _default_export
+        if export_func is None:
             return
         try:
-            self.export_func(ctx.to_dict())
+            export_func(ctx.to_dict())
         except Exception as exc:
             log.warning("trace export failed", error=f"{type(exc).__name__}: {exc}")
 
 
 _lock = threading.Lock()
 _tracer: Tracer | None = None
+_default_export: Exporter | None = None
+
+
+def set_default_exporter(export_func: Exporter | None) -> None:
+    """The exporter of tracers created without one (the tracing plugin's OpenTelemetry bridge sets it).
+
+    A host records one trace per event only for a tracer with its own ``export_func``: with the default
+    one, only the traces code opens itself (``tracer.trace()``) are exported, next to the invocation spans.
+    """
+    global _default_export
+    _default_export = export_func
 
 
 def get_tracer() -> Tracer:
@@ -159,4 +173,12 @@ def set_tracer(tracer: Tracer | None) -> None:
         _tracer = tracer
 
 
-__all__ = ["Span", "TraceContext", "Tracer", "get_tracer", "set_tracer"]
+__all__ = [
+    "OpenTelemetryExporter",
+    "Span",
+    "TraceContext",
+    "Tracer",
+    "get_tracer",
+    "set_default_exporter",
+    "set_tracer",
+]

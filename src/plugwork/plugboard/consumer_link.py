@@ -8,6 +8,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+from ..deadlines import deadline_watch
 from .protocol import Message, Serializer
 
 
@@ -67,12 +68,22 @@ class Link:
         """Send one text frame. A send that cannot complete ``within`` seconds kills the connection."""
         if self.close_reason is not None:
             raise Disconnected(self.close_reason)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        # One send per response: the shared deadline watch instead of an asyncio.timeout each (~4 µs less).
+        watch = deadline_watch(loop)
+        entry = watch.add(task, loop.time() + within)
         try:
-            async with asyncio.timeout(within):
-                await self.ws.send(frame)
-        except TimeoutError:
-            self.abort(f"send blocked for {within}s")
-            raise DeadConnection(f"send blocked for {within}s") from None
+            await self.ws.send(frame)
+        except asyncio.CancelledError:
+            if entry.expired():
+                self.abort(f"send blocked for {within}s")
+                raise DeadConnection(f"send blocked for {within}s") from None
+            raise
+        finally:
+            watch.discard(entry)
+        entry.settle()
 
     def abort(self, reason: str) -> None:
         """Drop the connection at once (no closing handshake): it is not answering anyway."""

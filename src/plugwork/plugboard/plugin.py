@@ -7,7 +7,7 @@ the hub's producers, carrying context (correlation id, trace...) in the request 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..plugins import Background, Component, Plugin
@@ -56,6 +56,22 @@ class PlugboardPlugin(Plugin):
         return Background("plugboard", consumer.run(), consumer.stop)
 
     def cli(self) -> Sequence[click.Command]:
-        from .hub.cli import hub
+        # `plugwork run` and `plugwork worker` must not pay for importing the hub server (its store,
+        # router, uvicorn protocols): the hub's commands load when `plugwork hub ...` runs.
+        return [_lazy_hub_command()]
 
-        return [hub]
+
+def _lazy_hub_command() -> click.Command:
+    import click
+
+    class LazyHub(click.Command):
+        """Stands for ``plugwork hub`` in the command list; parsing and running use the real group."""
+
+        def make_context(
+            self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+        ) -> click.Context:
+            from .hub.cli import hub
+
+            return hub.make_context(info_name, args, parent, **extra)
+
+    return LazyHub("hub", help="Run a Plugboard hub, and manage its accounts, services and tokens.")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from .jobs import DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES, Job, JobStatus, NewJo
 from .store import JobStore
 
 Payload = Mapping[str, Any] | BaseModel | bytes | str
+PublishHook = Callable[[str, str, int], AbstractContextManager[Any]]
+"""``(queue, action, job count) -> context manager`` entered around one enqueue (see ``publish_hook``)."""
 MAX_LIST = 1000
 MAX_KEY_LENGTH = 255
 _RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
@@ -41,8 +44,17 @@ class JobQueue:
         """What the enqueuer's context writes into the job's headers (the worker reads them back)."""
         self.default_max_attempts = default_max_attempts
         self.max_payload_bytes = max_payload_bytes
+        self.publish_hook: PublishHook | None = None
+        """Entered around each enqueue, before the job headers are written (the tracing plugin's PRODUCER
+        span, so that the job row names it as the parent). None: nothing extra runs."""
 
     # ------------------------------------------------------------------ enqueue
+
+    def _publishing(self, action: str, queue: str | None, count: int) -> AbstractContextManager[Any]:
+        if self.publish_hook is None:
+            return nullcontext()
+        spec = self.actions.get(action)
+        return self.publish_hook(queue or (spec.queue if spec is not None else "default"), action, count)
 
     async def enqueue(
         self,
@@ -65,12 +77,13 @@ class JobQueue:
         ``session``: a SQLAlchemy ``AsyncSession`` on asyncpg, whose transaction the insert joins (the job
         exists if and only if that transaction commits).
         """
-        job = self._prepare(
-            action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
-        )
-        connection = await _joined(connection, session)
-        [job_id] = await self.store.enqueue([job], connection=connection)
-        return job_id
+        with self._publishing(action, queue, 1):
+            job = self._prepare(
+                action, payload, delay, run_at, priority, queue, idempotency_key, max_attempts, index=None
+            )
+            connection = await _joined(connection, session)
+            [job_id] = await self.store.enqueue([job], connection=connection)
+            return job_id
 
     async def enqueue_many(
         self,
@@ -86,6 +99,25 @@ class JobQueue:
         session: Any = None,
     ) -> list[str]:
         """Enqueue one job per payload in one round trip; every payload is validated first (all or none)."""
+        if self.publish_hook is not None:
+            payloads = list(payloads)  # the PRODUCER span records how many
+        with self._publishing(action, queue, len(payloads) if isinstance(payloads, list) else 0):
+            return await self._enqueue_many(
+                action, payloads, delay, run_at, priority, queue, max_attempts, connection, session
+            )
+
+    async def _enqueue_many(
+        self,
+        action: str,
+        payloads: Iterable[Payload],
+        delay: float | timedelta | None,
+        run_at: datetime | float | None,
+        priority: int,
+        queue: str | None,
+        max_attempts: int | None,
+        connection: Any,
+        session: Any,
+    ) -> list[str]:
         items = iter(payloads)
         first = next(items, None)
         if first is None:

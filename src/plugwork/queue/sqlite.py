@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -40,6 +41,8 @@ from .store import StoreUnavailable, WorkerBeat, all_statuses_zero, wait_event
 _Q = queries("sqlite")
 ENQUEUE_CHUNK = 20_000
 """Jobs per INSERT statement; bigger enqueues run as several statements in one transaction."""
+WATCH_INTERVAL = 0.02
+"""Seconds between looks at the WAL file while waiting: how soon another process's enqueue is seen."""
 
 
 def sqlite_path(url: str) -> str:
@@ -64,6 +67,8 @@ class SQLiteJobStore:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._cancel_wake = asyncio.Event()
+        self._wal = None if self.path == ":memory:" else self.path + "-wal"
+        self._wal_at_claim: tuple[int, int, int] | None = None
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -142,9 +147,38 @@ class SQLiteJobStore:
     def _notify(self) -> None:
         self._wake.set()
 
+    def _wal_stamp(self) -> tuple[int, int, int] | None:
+        """The WAL file's (mtime, size, inode): it changes whenever any process commits a write."""
+        if self._wal is None:
+            return None
+        try:
+            st = os.stat(self._wal)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
     async def wait_for_jobs(self, timeout: float) -> None:
-        # Only this process's own writes wake us; other processes' jobs are found by polling.
-        await wait_event(self._wake, timeout)
+        # This process's own writes set the event. Another process's commit (`plugwork run` enqueuing
+        # for a `plugwork worker`) changes the WAL file: one stat() every WATCH_INTERVAL notices it, with
+        # no thread hop and no query, where waiting for the poll interval would idle for up to a second.
+        # The stamp was taken before the last claim, so a commit that raced with it is not missed.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = self._wal_at_claim
+        while not self._wake.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            if self._wal is None:  # an in-memory database: no other process can write it
+                await wait_event(self._wake, remaining)
+                return
+            try:
+                async with asyncio.timeout(min(WATCH_INTERVAL, remaining)):
+                    await self._wake.wait()
+            except TimeoutError:
+                if self._wal_stamp() != seen:
+                    break
+        self._wake.clear()
 
     async def wait_for_cancellations(self, timeout: float) -> None:
         # Only this process's own cancellations wake us; the worker's lease renewal finds the others.
@@ -167,6 +201,7 @@ class SQLiteJobStore:
     ) -> list[ClaimedJob]:
         now = time.time()
         qjson = None if queues is None else json.dumps(list(queues))
+        self._wal_at_claim = self._wal_stamp()
         async with self._session() as conn:
             rows = await conn.execute_fetchall(
                 _Q["claim"], (now, worker_id, now + lease_seconds, qjson, limit)

@@ -11,6 +11,7 @@ Shape (one process, one event loop)::
 
 Runner loops do not create a task per job; they yield to the loop every few jobs so the claimer and
 flusher pipeline with them. A job is finished only when the flusher's batch commits (at-least-once).
+Claims follow how fast jobs finish, not the concurrency limit (:mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..context import Context
 from ..dispatch import Dispatcher, ErrorInfo, Invocation, Outcome
 from ..errors import ActionError, ErrorCode
 from ..observability.logging import get_logger
+from .claims import ClaimSize
 from .cron import CronScheduler
 from .heartbeat import DEFAULT_DEAD_AFTER, DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from .jobs import ClaimedJob, Finish, JobStatus, decode_headers
@@ -70,10 +72,10 @@ class Worker:
     applies to actions without their own ``timeout``; ``queues=None`` serves every queue. Leases last
     ``lease_seconds`` and are renewed every ``renew_interval`` (default a third of the lease); a running
     job cancelled through the store stops at once when the store signals it (PostgreSQL NOTIFY, or the
-    same process), else at the next renewal. The claimer keeps up to ``prefetch`` (default
-    ``2 * batch_size``) jobs claimed ahead; ``batch_size`` defaults to five jobs per runner (20 to 500):
-    raise it for tiny jobs, lower it for slow jobs shared by many workers. With ``retention`` (seconds),
-    finished jobs older than that are purged periodically. A thread writes the worker's heartbeat every
+    same process), else at the next renewal. By default (``batch_size=None``) claims adapt to the
+    completion rate (see the module docstring); a given ``batch_size`` fixes the claim size, with up to
+    ``prefetch`` (default ``2 * batch_size``) jobs claimed ahead. With ``retention`` (seconds), finished
+    jobs older than that are purged periodically. A thread writes the worker's heartbeat every
     ``heartbeat_interval`` seconds; a worker silent for ``dead_after`` seconds is taken for lost and its
     jobs are reclaimed by the others' reclaim pass (every ``reclaim_interval``, default a quarter of the
     smaller of ``dead_after`` and the lease).
@@ -106,10 +108,7 @@ class Worker:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         dead_after: float = DEFAULT_DEAD_AFTER,
     ) -> None:
-        if batch_size is None:
-            batch_size = min(500, max(20, 5 * concurrency))
-        if concurrency < 1 or batch_size < 1:
-            raise ValueError("concurrency and batch_size must be at least 1")
+        self._claims = ClaimSize(concurrency, batch_size, prefetch, time.monotonic())
         self.store = store
         self.dispatcher = dispatcher
         self.carriers = carriers or Carriers()
@@ -119,8 +118,9 @@ class Worker:
         self.queues = None if queues is None else list(queues)
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
-        self.batch_size = batch_size
-        self.prefetch = max(prefetch or 2 * batch_size, batch_size, concurrency)
+        self.batch_size = self._claims.batch_size
+        self.prefetch = self._claims.prefetch
+        self._ran = 0  # jobs run so far: the claim size's measure of the completion rate
         self.retry = retry or RetryPolicy()
         self.renew_interval = renew_interval or lease_seconds / 3
         # Often enough that a killed worker's jobs come back soon after its dead_after: a cheap pass.
@@ -278,14 +278,13 @@ class Worker:
 
     async def _claimer(self) -> None:
         backoff = Backoff()
-        store, buffer = self.store, self._buffer
+        store, buffer, claims = self.store, self._buffer, self._claims
         while not self._stop_requested:
-            space = self.prefetch - len(buffer)
-            if space < min(self.batch_size, self.prefetch):
+            limit = claims.limit(len(buffer), self._ran, time.monotonic())
+            if not limit:
                 self._space.clear()
                 await self._space.wait()
                 continue
-            limit = min(space, self.batch_size)
             try:
                 jobs = await store.claim(self.worker_id, self.queues, limit, self.lease_seconds)
             except Exception as exc:
@@ -311,8 +310,7 @@ class Worker:
     async def _runner(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        buffer, revoked = self._buffer, self._revoked
-        refill_at = self.prefetch - min(self.batch_size, self.prefetch)
+        buffer, revoked, claims = self._buffer, self._revoked, self._claims
         done = 0
         while True:
             if not buffer:
@@ -326,12 +324,13 @@ class Worker:
                 await self._room.wait()
                 continue
             job = buffer.popleft()
-            if len(buffer) <= refill_at:
+            if len(buffer) <= claims.refill_at:
                 self._space.set()
             if revoked and job.id in revoked:
                 revoked.discard(job.id)
                 continue
             await self._run_one(job, task)
+            self._ran += 1
             done += 1
             if done >= _YIELD_EVERY:
                 done = 0

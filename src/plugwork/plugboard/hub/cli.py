@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 import click
 
 from ...errors import NotFound, PlugworkError
+from ...http.limits import HttpLimits
 from .core import HubSettings
 from .factory import open_store
 from .server import WS_IMPLEMENTATIONS
 from .store import DEFAULT_STORE_URL, HubStore
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _store_option = click.option(
     "--store",
@@ -38,6 +40,72 @@ _store_option = click.option(
     help="Hub store URL: sqlite:///path or postgresql://...",
 )
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_LIMITS = HttpLimits()
+# The HTTP connection limits (plugwork.http.limits): HubSettings fields of the same names.
+_limit_options = [
+    click.option(
+        "--max-header-bytes",
+        type=click.IntRange(min=1),
+        default=_LIMITS.max_header_bytes,
+        show_default=True,
+        envvar="PLUGWORK_HUB_MAX_HEADER_BYTES",
+        help="Largest request line and headers; 431 past it.",
+    ),
+    click.option(
+        "--header-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=_LIMITS.header_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_HEADER_TIMEOUT",
+        help="Seconds for a request's headers (and a WebSocket handshake); 408 past it.",
+    ),
+    click.option(
+        "--body-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=_LIMITS.body_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_BODY_TIMEOUT",
+        help="Seconds for a request body after its headers; 408 past it.",
+    ),
+    click.option(
+        "--keep-alive-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=_LIMITS.keep_alive_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_KEEP_ALIVE_TIMEOUT",
+        help="Close an HTTP connection idle this long (from its opening too).",
+    ),
+    click.option(
+        "--linger-bytes",
+        type=click.IntRange(min=0),
+        default=_LIMITS.linger_bytes,
+        show_default=True,
+        envvar="PLUGWORK_HUB_LINGER_BYTES",
+        help="Bytes of a refused body drained before closing, so the client reads the answer.",
+    ),
+    click.option(
+        "--linger-timeout",
+        type=click.FloatRange(min=0),
+        default=_LIMITS.linger_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_LINGER_TIMEOUT",
+        help="Seconds spent draining a refused body before closing.",
+    ),
+    click.option(
+        "--send-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=_LIMITS.send_timeout,
+        show_default=True,
+        envvar="PLUGWORK_HUB_SEND_TIMEOUT",
+        help="Drop a client that reads nothing of its answer this long.",
+    ),
+]
+
+
+def _with_limit_options(command: F) -> F:
+    for option in reversed(_limit_options):
+        command = option(command)
+    return command
 
 
 def _run(store_url: str, work: Callable[[HubStore], Awaitable[T]]) -> T:
@@ -84,6 +152,7 @@ def _emit(data: Any, as_json: bool, line: Callable[[dict[str, Any]], str]) -> No
     show_default=True,
     help="uvicorn's WebSocket implementation for the consumer sockets.",
 )
+@_with_limit_options
 @click.pass_context
 def hub(
     ctx: click.Context,
@@ -100,6 +169,13 @@ def hub(
     dead_after: float,
     log_level: str,
     ws_impl: str,
+    max_header_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: float,
+    linger_bytes: int,
+    linger_timeout: float,
+    send_timeout: float,
 ) -> None:
     """Run a Plugboard hub, or manage its accounts, services and tokens."""
     if ctx.invoked_subcommand is not None:
@@ -119,6 +195,13 @@ def hub(
         token_validity_days=token_validity_days,
         heartbeat_interval=heartbeat_interval,
         dead_after=dead_after,
+        max_header_bytes=max_header_bytes,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        linger_bytes=linger_bytes,
+        linger_timeout=linger_timeout,
+        send_timeout=send_timeout,
     )
     config = uvicorn.Config(
         create_app(settings),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from ...http.limits import HttpLimits
 from ...observability.health import HealthRegistry, HealthStatus
 from ..protocol import DEFAULT_MAX_FRAME_BYTES
 from .backplane import Backplane
@@ -29,8 +30,10 @@ from .store import DEFAULT_STORE_URL, DEFAULT_TOKEN_VALIDITY_DAYS, HubEvent, Hub
 
 if TYPE_CHECKING:
     from .sockets import ConsumerSocket
+    from .tracing import HubTracing
 
 log = logging.getLogger(__name__)
+_LIMITS = HttpLimits()
 
 
 @dataclass(slots=True)
@@ -54,6 +57,26 @@ class HubSettings:
     dead_after: float = 15.0
     auth_cache_ttl: float = 10.0
     revalidate_interval: float = 5.0
+    # HTTP connection limits, as plugwork run's http_* settings (see plugwork.http.limits)
+    max_header_bytes: int = _LIMITS.max_header_bytes
+    header_timeout: float = _LIMITS.header_timeout
+    body_timeout: float = _LIMITS.body_timeout
+    keep_alive_timeout: float = _LIMITS.keep_alive_timeout
+    linger_bytes: int = _LIMITS.linger_bytes
+    linger_timeout: float = _LIMITS.linger_timeout
+    send_timeout: float = _LIMITS.send_timeout
+
+    def http_limits(self) -> HttpLimits:
+        """The limits the hub's HTTP connections (and WebSocket handshakes) are held to."""
+        return HttpLimits(
+            max_header_bytes=self.max_header_bytes,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            linger_bytes=self.linger_bytes,
+            linger_timeout=self.linger_timeout,
+            send_timeout=self.send_timeout,
+        )
 
 
 class Hub:
@@ -81,6 +104,8 @@ class Hub:
         self.backplane: Backplane = backplane or store.backplane(self)
         self.registry = CollectorRegistry()
         self.metrics = HubMetrics(self.registry, lambda: len(self.sockets))
+        self.tracing: HubTracing | None = None
+        """Spans for producer requests when tracing is on (set by the server at start)."""
         self.health = HealthRegistry()
         self.health.register("store", self._store_check)
         self.health.register("consumers", self._consumers_check, required=False)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from .metrics import HubMetrics
 from .router import HubError
 from .sockets import serve_consumer
 from .store import HubStore
+from .tracing import HubTracing
 from .wsprotocol import HubWebSocketProtocol
 
 _JSON = b"application/json"
@@ -127,7 +129,13 @@ async def produce(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         if await hub.service(service_id) is None:
             raise HubError(404, f"no service {service_id!r}")
         start = time.perf_counter()
-        answer = await hub.router.call(service_id, action, fields, carried)
+        tracing = hub.tracing
+        if tracing is None:
+            answer = await hub.router.call(service_id, action, fields, carried)
+        else:
+            with tracing.span(service_id, action, carried) as span:
+                answer = await hub.router.call(service_id, action, fields, carried)
+                tracing.answered(span, answer.status_code)
     except HubError as error:
         await _fail(send, metrics, error, carried.get(CORRELATION_HEADER) or "")
         return
@@ -185,6 +193,7 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
         hub_store = store or open_store(settings.store_url, token_validity_days=settings.token_validity_days)
         await hub_store.open()
         hub = Hub(settings, hub_store)
+        hub.tracing = HubTracing.from_environment()  # here: in the serving process, after any fork
         app.state.hub = hub
         await hub.start()
         try:
@@ -192,6 +201,8 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
         finally:
             await hub.stop()
             await hub_store.close()
+            if hub.tracing is not None:
+                await asyncio.to_thread(hub.tracing.shutdown)
 
     routes = [
         Route("/health", _health, methods=["GET"]),
@@ -210,7 +221,7 @@ WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 def uvicorn_options(settings: HubSettings, ws: str = WS_IMPLEMENTATIONS[0]) -> dict[str, Any]:
     """The uvicorn ``Config`` options a hub runs with: loop, protocols, WebSocket limits, no extras."""
     return {
-        **uvicorn_defaults(),  # uvloop and httptools when installed
+        **uvicorn_defaults(settings.http_limits()),  # uvloop and httptools when installed, held to limits
         # The default, with uvicorn's handling of refused and unparsable handshakes fixed (.wsprotocol).
         "ws": HubWebSocketProtocol if ws == "websockets-sansio" else ws,
         "ws_max_size": settings.max_frame_bytes + 1024,
