@@ -199,19 +199,23 @@ class App:
         self._services.append(service)
 
     def add_plugin(self, plugin: Plugin) -> None:
-        """Add a plugin before the app starts (see :mod:`plugwork.plugins`)."""
-        if any(p.name and p.name == plugin.name for p in self.plugins):
+        """Add a plugin before the app starts (see :mod:`plugwork.plugins`).
+
+        A plugin named like a built-in one replaces it: ``app.add_plugin(TracingPlugin(sampler=...))``.
+        """
+        if any(p.name and p.name == plugin.name for p in self._plugins):
             raise DefinitionError(f"a plugin named {plugin.name!r} is already added")
         self._plugins.append(plugin)
 
     @property
     def plugins(self) -> list[Plugin]:
-        """Every plugin of the app, built-in ones first, enabled or not."""
+        """Every plugin of the app, built-in ones first (unless replaced by name), enabled or not."""
         if self._builtins is None:
             from .plugins import builtin_plugins
 
             self._builtins = builtin_plugins()
-        return [*self._builtins, *self._plugins]
+        replaced = {p.name for p in self._plugins if p.name}
+        return [*(b for b in self._builtins if b.name not in replaced), *self._plugins]
 
     def plugin(self, kind: type[T]) -> T:
         """The app's plugin of type ``kind``; raises ``LookupError`` when it has none."""

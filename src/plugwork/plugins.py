@@ -63,6 +63,7 @@ BUILTIN_PLUGINS = (
     "plugwork.service_routes:ServiceRoutesPlugin",
     "plugwork.registry.plugin:RegistryPlugin",
     "plugwork.soajs.plugin:SoajsPlugin",
+    "plugwork.observability.tracing_plugin:TracingPlugin",
 )
 """Plugins every app has; each enables itself from settings."""
 

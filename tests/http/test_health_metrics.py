@@ -212,3 +212,29 @@ async def test_in_flight_gauge() -> None:
 async def test_health_gauge(client: TestClient, status: str, value: int) -> None:
     client.app.health.update("probe", status)
     assert sample(await scrape(client), "plugwork_health_status") == value
+
+
+async def test_metrics_reuse_recent_health_results() -> None:
+    from plugwork import App
+    from plugwork.testing import TestClient
+
+    runs: list[int] = []
+
+    def counted() -> str:
+        runs.append(1)
+        return "GREEN"
+
+    app = App("scraped")
+    async with TestClient(app, queue_url="none") as client:
+        app.health.register("counted", counted)
+        for _ in range(3):
+            assert (await client.http.get("/metrics")).status_code == 200
+        assert len(runs) == 1  # one run serves scrapes for a few seconds
+        await client.http.get("/health")
+        assert len(runs) == 2  # /health always runs the checks
+
+
+async def test_405_lists_the_allowed_methods(client: TestClient) -> None:
+    response = await client.http.delete("/health")
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"]

@@ -140,3 +140,16 @@ def test_plugin_settings_take_constructor_keywords() -> None:
     from tenant_plugin import TenantSettings
 
     assert TenantSettings(greeting="direct").greeting == "direct"
+
+
+async def test_a_plugin_named_like_a_built_in_one_replaces_it() -> None:
+    from plugwork.queue.plugin import QueuePlugin
+
+    class MyQueue(QueuePlugin):
+        pass
+
+    mine = MyQueue()
+    app = App("custom", actions=[who], plugins=[mine])
+    assert [p for p in app.plugins if p.name == "queue"] == [mine]
+    async with TestClient(app) as client:
+        assert mine in client.app.active_plugins

@@ -66,6 +66,10 @@ def catalog_routes(app: App) -> list[BaseRoute]:
     ]
 
 
+METRICS_HEALTH_MAX_AGE = 5.0
+"""Seconds a health check's result serves ``/metrics`` before the check runs again."""
+
+
 def health_routes(app: App) -> list[BaseRoute]:
     """``/health``, ``/health/live``, ``/health/ready`` and ``/metrics``."""
 
@@ -93,7 +97,9 @@ def health_routes(app: App) -> list[BaseRoute]:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
-        report = await app.health.report()
+        # A scrape every few seconds must not run every health check each time (some query a database):
+        # results younger than METRICS_HEALTH_MAX_AGE are reused.
+        report = await app.health.report(max_age=METRICS_HEALTH_MAX_AGE)
         app.metrics.health_status = int(report.status)
         return Response(render(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -110,4 +116,8 @@ async def _not_found(request: Request, exc: Any) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Any) -> Response:
-    return error_response(ErrorCode.BAD_REQUEST, f"Method {request.method} not allowed here", status=405)
+    response = error_response(ErrorCode.BAD_REQUEST, f"Method {request.method} not allowed here", status=405)
+    allow = (getattr(exc, "headers", None) or {}).get("Allow")
+    if allow:  # RFC 9110: a 405 lists the methods the resource has
+        response.headers["Allow"] = allow
+    return response

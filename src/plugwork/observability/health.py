@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ class CheckState:
     details: dict[str, Any] = field(default_factory=dict)
     check: Check | None = None
     required: bool = True
+    ran_at: float = -1e18
+    """When the pulled check last ran (``time.monotonic()``)."""
 
 
 @dataclass(slots=True)
@@ -96,10 +99,15 @@ class HealthRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._checks
 
-    async def report(self, *, required_only: bool = False) -> HealthReport:
-        """Run the pulled checks (concurrently, each bounded by ``check_timeout``) and aggregate."""
+    async def report(self, *, required_only: bool = False, max_age: float = 0.0) -> HealthReport:
+        """Run the pulled checks (concurrently, each bounded by ``check_timeout``) and aggregate.
+
+        ``max_age``: a check that ran less than that many seconds ago is not run again (``/metrics``).
+        """
         names = [n for n, s in self._checks.items() if s.required or not required_only]
-        await asyncio.gather(*(self._run(self._checks[n]) for n in names if self._checks[n].check))
+        stale = time.monotonic() - max_age
+        due = [self._checks[n] for n in names if self._checks[n].check and self._checks[n].ran_at <= stale]
+        await asyncio.gather(*(self._run(state) for state in due))
         checks = {
             n: {"status": self._checks[n].status.name, "details": self._checks[n].details} for n in names
         }
@@ -108,6 +116,7 @@ class HealthRegistry:
 
     async def _run(self, state: CheckState) -> None:
         assert state.check is not None
+        state.ran_at = time.monotonic()
         try:
             async with asyncio.timeout(self.check_timeout):
                 value = state.check()
