@@ -17,7 +17,7 @@ PLUGWORK_HUB_STORE=$url "$bin/plugwork" hub --port 18432 >/dev/null 2>&1 &
 hub=$!
 trap 'kill -TERM $run $worker $hub 2>/dev/null || true' EXIT
 sleep "$settle"
-for name in run worker hub; do
-    eval pid=\$$name
-    printf '%-7s %s\n' "$name" "$(grep VmRSS "/proc/$pid/status")"
-done
+rss() { printf '%-7s %s\n' "$1" "$(grep VmRSS "/proc/$2/status")"; }
+rss run "$run"
+rss worker "$worker"
+rss hub "$hub"

@@ -14,7 +14,7 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def tool(name: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run one of the dev extra's command-line tools (hadolint, kubernetes-validate, check-jsonschema)."""
+    """Run one of the dev extra's tools: hadolint, kubernetes-validate, check-jsonschema, shellcheck."""
     return subprocess.run(
         [str(VENV_BIN / name), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )

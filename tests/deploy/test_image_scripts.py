@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_helpers import BIN, VENV_BIN
+from deploy_helpers import BIN, DEPLOY, VENV_BIN, tool
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -19,6 +19,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run(
         list(args), env={"PATH": path, **(env or {})}, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def test_the_scripts_pass_shellcheck() -> None:
+    scripts = [str(path) for path in sorted(BIN.iterdir())] + [str(DEPLOY / "measure-idle-rss.sh")]
+    result = tool("shellcheck", *scripts)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_entrypoint_reads_file_secrets_and_hides_the_file_variables(tmp_path: Path) -> None:
