@@ -273,7 +273,8 @@ async def test_health_and_metrics(hub: RunningHub, creds: Credentials, client: h
 
 
 async def test_health_is_red_when_the_store_is_gone(hub: RunningHub, client: httpx.AsyncClient) -> None:
-    assert (await client.get("/health/ready")).status_code == 200
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200 and set(ready.json()["checks"]) == {"store", "backplane"}
     await hub.hub.store.close()
     health = await client.get("/health")
     assert health.status_code == 503 and health.json()["checks"]["store"]["status"] == "RED"

@@ -175,6 +175,12 @@ async def _health(request: Request) -> Response:
     return JSONResponse(report.to_dict(), status_code=report.http_status)
 
 
+async def _ready(request: Request) -> Response:
+    # As an app's /health/ready: only the checks registered as required (store, backplane) gate it.
+    report = await request.app.state.hub.health.report(required_only=True)
+    return JSONResponse(report.to_dict(), status_code=report.http_status)
+
+
 async def _live(request: Request) -> Response:
     # Liveness says only that the process answers: a store outage must not get the hub restarted.
     return JSONResponse({"status": "alive"})
@@ -207,7 +213,7 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
     routes = [
         Route("/health", _health, methods=["GET"]),
         Route("/health/live", _live, methods=["GET"]),
-        Route("/health/ready", _health, methods=["GET"]),  # ready = every check answers (503 when RED)
+        Route("/health/ready", _ready, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         *admin_routes(settings.admin_token),
     ]
