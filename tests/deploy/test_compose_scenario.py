@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_helpers import BIN, ROOT, VENV_BIN
+import yaml
+from deploy_helpers import BIN, DEPLOY, ROOT, VENV_BIN
 
 GREETER = ROOT / "examples" / "greeter"
-RUN_GREETER = ["plugwork", "run", "app:app", "--config", "plugwork.yaml"]
 
 
 def free_port() -> int:
@@ -31,47 +32,77 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What the Dockerfile's ENV gives every container (HTTP_HOST stays local here: processes share this host).
+IMAGE_ENV = {"PLUGWORK_LOG_JSON": "true", "PYTHONUNBUFFERED": "1"}
+COMPOSE_SERVICES: dict[str, dict[str, Any]] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())[
+    "services"
+]
+
+
 @dataclass
 class Scenario:
-    """The environment compose gives every Plugwork container, and the processes started in it."""
+    """The compose file's services as processes on this host: each one's command and environment are read
+    from deploy/compose.yaml, with its container addresses and paths mapped to this host's."""
 
     tmp: Path
     url: str
+    hub_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> Path:
         return self.tmp / "bootstrap"
 
-    def env(self, **extra: str) -> dict[str, str]:
-        password = self.tmp / "postgres_password"
+    def local(self, value: str) -> str:
+        """A compose value with its container addresses and paths replaced by this host's."""
+        password = self.tmp / "postgres_password"  # the compose secret (a trust server ignores it)
         password.write_text("unused-by-a-trust-server\n")
+        for container, here in (
+            ("postgresql://plugwork@postgres:5432/plugwork", self.url),
+            ("/run/secrets/postgres_password", str(password)),
+            ("/var/lib/plugwork/bootstrap", str(self.bootstrap)),
+            ("ws://hub:4000/", f"ws://127.0.0.1:{self.hub_port}/"),
+        ):
+            value = value.replace(container, here)
+        assert not re.search(r"@postgres:|//hub:|/run/secrets/|/var/lib/plugwork", value), value
+        return value
+
+    def env(self, service: str, **extra: str) -> dict[str, str]:
+        compose = COMPOSE_SERVICES[service].get("environment") or {}
         return {
             "PATH": f"{BIN}{os.pathsep}{VENV_BIN}{os.pathsep}/usr/bin:/bin",
             "HOME": str(self.tmp),
-            "PGPASSWORD_FILE": str(password),  # read by the entrypoint, as from /run/secrets/
-            "PLUGWORK_QUEUE_URL": self.url,
-            "ENVIRONMENT": "production",
-            "LOG_CONSOLE_JSON": "true",
-            "SHUTDOWN_TIMEOUT_SECONDS": "30",
+            **IMAGE_ENV,
+            **{key: self.local(str(value)) for key, value in compose.items()},
             **extra,
         }
 
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def command(self, service: str) -> list[str]:
+        """The service's compose command, the hub's port mapped to this host's."""
+        command = [str(part) for part in COMPOSE_SERVICES[service]["command"]]
+        return [str(self.hub_port) if part == "4000" else part for part in command]
+
+    def run(self, service: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``args`` (default: the service's command) in the service's environment, through the
+        image's entrypoint."""
         return subprocess.run(
-            ["plugwork-entrypoint", *args],
+            ["plugwork-entrypoint", *(args or self.command(service))],
             cwd=GREETER,
-            env=self.env(**env),
+            env=self.env(service, **env),
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
 
-    def start(self, name: str, *args: str, **env: str) -> None:
+    def start(self, name: str, service: str, **env: str) -> None:
         log = (self.tmp / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
-            ["plugwork-entrypoint", *args], cwd=GREETER, env=self.env(**env), stdout=log, stderr=log
+            ["plugwork-entrypoint", *self.command(service)],
+            cwd=GREETER,
+            env=self.env(service, **env),
+            stdout=log,
+            stderr=log,
         )
 
     def log(self, name: str) -> str:
@@ -109,8 +140,7 @@ async def answers(client: httpx.AsyncClient, url: str, want: Callable[[httpx.Res
 
 async def test_the_vera_scenario_end_to_end(scenario: Scenario) -> None:
     # bootstrap (the one-shot service), then again: a restart keeps what exists
-    store = {"PLUGWORK_HUB_STORE": scenario.url, "PLUGWORK_BOOTSTRAP_DIR": str(scenario.bootstrap)}
-    first = scenario.run("plugwork-hub-init", **store)
+    first = scenario.run("bootstrap", PLUGWORK_BOOTSTRAP_DIR=str(scenario.bootstrap))
     assert first.returncode == 0, first.stderr
     secrets = {
         name: (scenario.bootstrap / name).read_text().strip() for name in os.listdir(scenario.bootstrap)
@@ -126,40 +156,17 @@ async def test_the_vera_scenario_end_to_end(scenario: Scenario) -> None:
     for name, value in secrets.items():
         if name != "service.id":
             assert value not in first.stdout + first.stderr, f"{name} was printed"
-    again = scenario.run("plugwork-hub-init", **store)
+    again = scenario.run("bootstrap", PLUGWORK_BOOTSTRAP_DIR=str(scenario.bootstrap))
     assert again.returncode == 0 and "created" not in again.stdout
     assert (scenario.bootstrap / "service.id").read_text().strip() == secrets["service.id"]
 
-    hub_port, app_port = free_port(), free_port()
-    files = {name: str(scenario.bootstrap / name) for name in secrets}
-    scenario.start(
-        "hub",
-        "plugwork",
-        "hub",
-        "--port",
-        str(hub_port),
-        PLUGWORK_HUB_STORE=scenario.url,
-        PLUGWORK_HUB_ADMIN_TOKEN_FILE=files["hub-admin.token"],
-    )
-    for n in (1, 2):
-        scenario.start(
-            f"consumer{n}",
-            *RUN_GREETER,
-            HTTP_PORT=str(free_port()),
-            PLUGWORK_WORKER="false",
-            JOBS_API="off",
-            WEBSOCKET_URL=f"ws://127.0.0.1:{hub_port}/websocket",
-            PLUGWORK_PLUGBOARD_TOKEN_FILE=files["consumer.token"],
-        )
-        scenario.start(f"worker{n}", "plugwork", "worker", "app:app", "--config", "plugwork.yaml")
-    scenario.start(
-        "app",
-        *RUN_GREETER,
-        HTTP_PORT=str(app_port),
-        PLUGWORK_WORKER="false",
-        JOBS_API="token",
-        PLUGWORK_JOBS_API_TOKEN_FILE=files["jobs-api.token"],
-    )
+    # compose's services; several processes share this host, so each HTTP server gets a port of its own
+    hub_port, app_port = scenario.hub_port, free_port()
+    scenario.start("hub", "hub")
+    for n in (1, 2):  # replicas: 2
+        scenario.start(f"consumer{n}", "consumer", HTTP_PORT=str(free_port()))
+        scenario.start(f"worker{n}", "worker")
+    scenario.start("app", "app", HTTP_PORT=str(app_port))
     hub, app = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{app_port}"
 
     async with httpx.AsyncClient(timeout=10) as client:
@@ -167,8 +174,9 @@ async def test_the_vera_scenario_end_to_end(scenario: Scenario) -> None:
         def two_consumers(r: httpx.Response) -> bool:
             return r.status_code == 200 and r.json()["checks"]["consumers"]["details"]["connected"] == 2
 
-        await until(lambda: answers(client, f"{hub}/health/ready", two_consumers), "two consumers on the hub")
+        await until(lambda: answers(client, f"{hub}/health", two_consumers), "two consumers on the hub")
         await until(lambda: answers(client, f"{app}/health/ready", lambda r: r.status_code == 200), "the app")
+        assert (await client.get(f"{hub}/health/ready")).status_code == 200
 
         # a producer's request through the hub, answered by one of the consumers
         producer = {"Authorization": f"Bearer {secrets['producer.token']}"}
@@ -200,10 +208,11 @@ async def test_the_vera_scenario_end_to_end(scenario: Scenario) -> None:
         assert job["result"] == {"message": "Hello, Ada!"}
 
     # the image's HEALTHCHECK, in each of its modes, and the worker's probe
-    assert scenario.run("plugwork-healthcheck", HTTP_PORT=str(app_port)).returncode == 0
-    hub_check = scenario.run("plugwork-healthcheck", PLUGWORK_HEALTHCHECK_URL=f"{hub}/health/live")
-    assert hub_check.returncode == 0
-    worker_check = scenario.run("plugwork-healthcheck", PLUGWORK_HEALTHCHECK="worker")
+    assert scenario.run("app", "plugwork-healthcheck", HTTP_PORT=str(app_port)).returncode == 0
+    local_hub = f"http://127.0.0.1:{hub_port}/health/live"  # the compose value, on this host's port
+    assert COMPOSE_SERVICES["hub"]["environment"]["PLUGWORK_HEALTHCHECK_URL"].endswith(":4000/health/live")
+    assert scenario.run("hub", "plugwork-healthcheck", PLUGWORK_HEALTHCHECK_URL=local_hub).returncode == 0
+    worker_check = scenario.run("worker", "plugwork-healthcheck")  # PLUGWORK_HEALTHCHECK=worker in compose
     assert worker_check.returncode == 0 and "alive" in worker_check.stdout, worker_check.stderr
 
     # SIGTERM (what `docker stop` and Kubernetes send) ends every process cleanly, well within the grace
@@ -216,7 +225,7 @@ async def test_the_vera_scenario_end_to_end(scenario: Scenario) -> None:
             assert value not in scenario.log(name) or value == secrets["service.id"], (
                 f"a secret in {name}'s log"
             )
-    after = scenario.run("plugwork", "jobs", "worker-health")
+    after = scenario.run("worker", "plugwork", "jobs", "worker-health")
     assert after.returncode == 1 and "no worker heartbeat" in after.stderr  # the workers retired their rows
 
 
