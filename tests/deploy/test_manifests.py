@@ -87,3 +87,23 @@ def test_the_worker_probes_run_a_real_plugwork_command() -> None:
         result = CliRunner().invoke(main, [*command[1:], "--help"])
         assert result.exit_code == 0, result.output
     assert "--unreachable-ok" in commands[1] and "--unreachable-ok" not in commands[2]
+
+
+def test_the_pods_run_the_commands_and_settings_the_compose_scenario_tests() -> None:
+    """Kubernetes runs what test_compose_scenario.py runs: the same commands, settings of the same names
+    (the secrets given directly instead of through *_FILE files)."""
+    compose = yaml.safe_load((K8S.parent / "compose.yaml").read_text())["services"]
+    [config] = [d for d in documents() if d["kind"] == "ConfigMap"]
+    for name, deployment in deployments().items():
+        service = compose[name.removeprefix("plugwork-")]
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["args"] == service["command"], name
+        used = {e["name"] for e in container["env"]} | set(config["data"])
+        known = {key.removesuffix("_FILE") for s in compose.values() for key in (s.get("environment") or {})}
+        assert used - known == set(), f"{name}: settings the compose scenario does not exercise"
+        for entry in container["env"]:
+            if "valueFrom" in entry:
+                assert entry["valueFrom"]["secretKeyRef"] == {
+                    "name": "plugwork-secrets",
+                    "key": entry["name"],
+                }
