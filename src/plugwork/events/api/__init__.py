@@ -3,8 +3,8 @@
 Needs the ``fastapi`` extra.
 """
 
-from ..fastapi.errors import register_error_handlers
-from ..fastapi.routers import ModuleRouter
-from ..rest.conventions import RestRoute, api_endpoint, exclude_from_api
+from ...fastapi.errors import register_error_handlers
+from ...fastapi.routers import ModuleRouter
+from ...rest.conventions import RestRoute, api_endpoint, exclude_from_api
 
 __all__ = ["ModuleRouter", "RestRoute", "api_endpoint", "exclude_from_api", "register_error_handlers"]
