@@ -34,7 +34,7 @@ from .jobs import (
     lease_expired_error,
     utc_from_epoch,
 )
-from .store import all_statuses_zero, wait_event
+from .store import WorkerBeat, all_statuses_zero, wait_event
 
 
 @dataclass(slots=True)
@@ -346,6 +346,12 @@ class MemoryJobStore:
         if changed:
             self._notify()
         return changed
+
+    async def workers(self) -> list[WorkerBeat]:
+        now = time.time()
+        with self._workers_lock:
+            rows = sorted(self._workers.items())
+        return [WorkerBeat(wid, max(0.0, now - beat), dead_after) for wid, (beat, _, dead_after) in rows]
 
     def heartbeat_session(self) -> MemoryHeartbeat:
         return MemoryHeartbeat(self)

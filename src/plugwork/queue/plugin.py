@@ -109,7 +109,9 @@ class QueuePlugin(Plugin):
 
     def cli(self) -> Sequence[click.Command]:
         from .cli import db, jobs
+        from .probe import worker_health
 
+        jobs.add_command(worker_health)  # the exec probe of worker processes (docs/deploy.md)
         return [jobs, db]
 
 

@@ -32,7 +32,7 @@ from .jobs import (
     parse_job_id,
 )
 from .sql import migrations, queries
-from .store import StoreUnavailable, all_statuses_zero, wait_event
+from .store import StoreUnavailable, WorkerBeat, all_statuses_zero, wait_event
 
 if TYPE_CHECKING:
     import asyncpg
@@ -284,6 +284,11 @@ class PostgresJobStore:
             if changed:
                 await conn.execute(_Q["notify"])
         return changed
+
+    async def workers(self) -> list[WorkerBeat]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(_Q["workers"])
+        return [WorkerBeat(r["id"], max(0.0, r["age"]), r["dead_after"]) for r in rows]
 
     def heartbeat_session(self) -> PostgresHeartbeat:
         return PostgresHeartbeat(self.url, BEAT_TIMEOUT)

@@ -38,7 +38,7 @@ from .jobs import (
     utc_from_epoch,
 )
 from .sql import migrations, queries
-from .store import StoreUnavailable, all_statuses_zero, wait_event
+from .store import StoreUnavailable, WorkerBeat, all_statuses_zero, wait_event
 
 _Q = queries("sqlite")
 ENQUEUE_CHUNK = 20_000
@@ -265,6 +265,11 @@ class SQLiteJobStore:
         if changed:
             self._notify()
         return changed
+
+    async def workers(self) -> list[WorkerBeat]:
+        async with self._session() as conn:
+            rows = list(await conn.execute_fetchall(_Q["workers"], (time.time(),)))
+        return [WorkerBeat(r["id"], max(0.0, r["age"]), r["dead_after"]) for r in rows]
 
     def heartbeat_session(self) -> SQLiteHeartbeat | PrivateHeartbeat:
         # An in-memory database belongs to this one connection: no other worker can see it, or miss us.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import StoreError
@@ -19,6 +20,20 @@ from .heartbeat import HeartbeatSession
 from .jobs import ClaimedJob, Finish, Job, JobStatus, NewJob
 
 DEFAULT_QUEUE_URL = "sqlite:///.plugwork/jobs.db"
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    """A worker's row in ``plugwork_workers``: when it last wrote its heartbeat, by the store's clock."""
+
+    id: str  # ``host:pid:random`` (see ``plugwork.queue.worker.default_worker_id``)
+    age: float  # seconds since its last heartbeat
+    dead_after: float  # silence after which the others take it for lost
+
+    @property
+    def alive(self) -> bool:
+        """Whether it beat recently enough not to be taken for lost."""
+        return self.age <= self.dead_after
 
 
 class StoreUnavailable(StoreError):
@@ -94,6 +109,10 @@ class JobStore(Protocol):
         :data:`~plugwork.queue.jobs.MAX_HANDBACKS` times per job; a started one spends its attempt and ends
         ``dead`` with none left. Rows of silent workers are deleted (with ``silent_workers``).
         """
+
+    async def workers(self) -> list[WorkerBeat]:
+        """The workers' heartbeat rows (live ones, and silent ones not yet forgotten), by id."""
+        ...
 
     def heartbeat_session(self) -> HeartbeatSession:
         """A new connection for a worker's heartbeat thread (called in that thread; see :mod:`.heartbeat`)."""

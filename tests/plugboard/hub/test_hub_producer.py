@@ -273,9 +273,14 @@ async def test_health_and_metrics(hub: RunningHub, creds: Credentials, client: h
 
 
 async def test_health_is_red_when_the_store_is_gone(hub: RunningHub, client: httpx.AsyncClient) -> None:
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200 and set(ready.json()["checks"]) == {"store", "backplane"}
     await hub.hub.store.close()
     health = await client.get("/health")
     assert health.status_code == 503 and health.json()["checks"]["store"]["status"] == "RED"
+    ready = await client.get("/health/ready")  # the probes' forms: not ready, but alive (no restart)
+    assert ready.status_code == 503 and ready.json()["checks"]["store"]["status"] == "RED"
+    assert (await client.get("/health/live")).json() == {"status": "alive"}
     await hub.hub.store.open()
 
 

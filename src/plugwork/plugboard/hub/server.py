@@ -1,5 +1,5 @@
-"""The hub's ASGI app (Starlette): producers' ``POST /``, consumers' ``/websocket``, ``/health``, ``/metrics``
-and the admin API under ``/admin``.
+"""The hub's ASGI app (Starlette): producers' ``POST /``, consumers' ``/websocket``, ``/health`` (and its
+``/live`` and ``/ready`` forms for probes), ``/metrics`` and the admin API under ``/admin``.
 
 ``create_app(settings)`` opens the store and starts the hub in the app's lifespan; serve it with uvicorn
 (``plugwork hub`` does). Every answer of ``POST /`` — the consumer's or the hub's own error — has the body
@@ -175,6 +175,17 @@ async def _health(request: Request) -> Response:
     return JSONResponse(report.to_dict(), status_code=report.http_status)
 
 
+async def _ready(request: Request) -> Response:
+    # As an app's /health/ready: only the checks registered as required (store, backplane) gate it.
+    report = await request.app.state.hub.health.report(required_only=True)
+    return JSONResponse(report.to_dict(), status_code=report.http_status)
+
+
+async def _live(request: Request) -> Response:
+    # Liveness says only that the process answers: a store outage must not get the hub restarted.
+    return JSONResponse({"status": "alive"})
+
+
 async def _metrics(request: Request) -> Response:
     return Response(render(request.app.state.hub.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -201,6 +212,8 @@ def create_app(settings: HubSettings | None = None, *, store: HubStore | None = 
 
     routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET"]),
+        Route("/health/live", _live, methods=["GET"]),
+        Route("/health/ready", _ready, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         *admin_routes(settings.admin_token),
     ]

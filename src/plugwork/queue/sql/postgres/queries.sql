@@ -121,6 +121,9 @@ DELETE FROM plugwork_workers WHERE heartbeat_at + make_interval(secs => dead_aft
 INSERT INTO plugwork_workers (id, dead_after) VALUES ($1, $2)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), dead_after = excluded.dead_after
 
+-- name: workers
+SELECT id, extract(epoch FROM now() - heartbeat_at)::float8 AS age, dead_after FROM plugwork_workers ORDER BY id
+
 -- name: worker_retire
 DELETE FROM plugwork_workers WHERE id = $1
 

@@ -109,6 +109,9 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after 
 -- name: worker_renewed
 UPDATE plugwork_workers SET renewed_at = ?2 WHERE id = ?1
 
+-- name: workers
+SELECT id, ?1 - heartbeat_at AS age, dead_after FROM plugwork_workers ORDER BY id
+
 -- name: worker_retire
 DELETE FROM plugwork_workers WHERE id = ?1
 
