@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
+from pydantic_settings import NoDecode
 
 from ..config import PluginSettings
 
@@ -77,23 +77,6 @@ class AuthSettings(PluginSettings):
     """The key that signs the identity a job carries (shared by every process of the service). Default:
     derived from ``jwt_secret``; without either, jobs carry no identity (they were checked at enqueue)."""
     realm: str = Field("plugwork", validation_alias=_auth("realm"))
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keywords given to the constructor first (``AuthSettings(jwt_secret=...)``), then the rest."""
-        return (
-            init_settings,
-            *super().settings_customise_sources(
-                settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-            ),
-        )
 
     @field_validator(
         "jwt_algorithms", "jwt_audience", "jwt_required_claims", "trusted_transports", mode="before"

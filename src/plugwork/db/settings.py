@@ -11,7 +11,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from ..config import PluginSettings
 
@@ -74,23 +73,6 @@ class DatabaseSettings(PluginSettings):
     postgres_db_production: str | None = Field(
         None, validation_alias=_names("postgres_db_production", "POSTGRES_DB_PRODUCTION")
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keywords given to the constructor first (``DatabaseSettings(url=...)``), then the rest."""
-        return (
-            init_settings,
-            *super().settings_customise_sources(
-                settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-            ),
-        )
 
     def resolved_url(self) -> str:
         """The SQLAlchemy URL to connect to (see the module docstring for the order)."""
