@@ -46,22 +46,6 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
         self.held: Any = None  # the cycle whose keep-alive is held off while its body arrives
         self.keep_alive_wanted = False  # ... and what its client asked for
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.limits_connection_made()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.limits_connection_lost()
-        super().connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self.limits_pause_writing()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.limits_resume_writing()
-
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             self.drain(data)

@@ -129,6 +129,23 @@ class LimitsMixin:
         self.linger_left = 0
         self.response_transport: Any = None
 
+    # The asyncio protocol hooks, around uvicorn's own (the mixin comes first in the subclasses' MRO).
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self.limits_connection_made()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.limits_connection_lost()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        self.limits_pause_writing()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()  # type: ignore[misc]
+        self.limits_resume_writing()
+
     def limits_connection_made(self) -> None:
         """Arm the idle timer at once: a socket that never sends a byte is closed like an idle keep-alive."""
         self.response_transport = ResponseTransport(self, self.transport)
