@@ -12,11 +12,14 @@ Extras are named after the folder that needs them (``plugwork[postgres]`` for th
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 from .errors import MissingDependency
 
-__all__ = ["require"]
+__all__ = ["lazy_exports", "require"]
 
 
 def require(module: str, *, extra: str) -> ModuleType:
@@ -32,3 +35,26 @@ def require(module: str, *, extra: str) -> ModuleType:
         if missing and (module == missing or module.startswith(missing + ".")):
             raise MissingDependency(module.partition(".")[0], extra) from exc
         raise
+
+
+def lazy_exports(
+    package: str, where: Mapping[str, str], *, needs: tuple[str, str] | None = None
+) -> Callable[[str], Any]:
+    """A package ``__getattr__`` importing each public name from its submodule when first asked for.
+
+    ``where`` maps a name to its submodule. ``needs`` is ``(module, extra)``: the optional package checked
+    (with :func:`require`) before any name loads. So importing the package, as a built-in plugin's code
+    does at every start, needs none of its optional packages.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if needs is not None:
+            require(needs[0], extra=needs[1])
+        value = getattr(importlib.import_module(f".{module}", package), name)
+        setattr(sys.modules[package], name, value)  # the next look-up is a plain attribute
+        return value
+
+    return __getattr__

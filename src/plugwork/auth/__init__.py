@@ -6,10 +6,9 @@ docs/auth.md. Names load on first use, so that ``import plugwork`` never needs t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..extras import require
+from ..extras import lazy_exports
 
 if TYPE_CHECKING:
     from .claims import TokenClaims, current_claims
@@ -51,9 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plugwork.auth' has no attribute {name!r}")
-    require("jwt", extra="auth")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _WHERE, needs=("jwt", "auth"))

@@ -7,10 +7,9 @@ drivers. See docs/database.md. Names are loaded on first use, so that the ``plug
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..extras import require
+from ..extras import lazy_exports
 
 if TYPE_CHECKING:
     from .database import Database
@@ -47,9 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plugwork.db' has no attribute {name!r}")
-    require("sqlalchemy", extra="db")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _WHERE, needs=("sqlalchemy", "db"))

@@ -6,8 +6,9 @@ The built-in :class:`RegistryPlugin` turns on with ``PLUGWORK_REGISTRY_URL`` (``
 services with ``registry.remote("billing").call("charge", {...})``. See docs/registry.md.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..extras import lazy_exports
 from .models import Instance, SchemaRecord, Transports
 from .plugin import RegistryPlugin, registry_of, remote
 from .settings import RegistrySettings
@@ -36,14 +37,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Remote and Stub need the registry extra (httpx, jsonschema): imported when first asked for.
-    if name == "Remote":
-        from .remote import Remote
-
-        return Remote
-    if name == "Stub":
-        from .stubs import Stub
-
-        return Stub
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Remote and Stub need the registry extra (httpx, jsonschema): imported when first asked for.
+__getattr__ = lazy_exports(__name__, {"Remote": "remote", "Stub": "stubs"})
