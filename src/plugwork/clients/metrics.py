@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..observability.metrics import LATENCY_BUCKETS
+from ..observability.metrics import LATENCY_BUCKETS, cumulative_buckets
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ClientMetrics] = weakref.WeakKeyDictionary()
 
@@ -69,12 +69,7 @@ class ClientMetrics(Collector):
             "plugwork_client_request_duration_seconds", "Outbound HTTP attempt latency", labels=["upstream"]
         )
         for upstream, hist in list(self.latency.items()):
-            cumulative: float = 0.0
-            buckets: list[tuple[str, float]] = []
-            for bound, hits in zip((*LATENCY_BUCKETS, float("inf")), hist[:-1], strict=True):
-                cumulative += hits
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            latency.add_metric([upstream], buckets, hist[-1])
+            latency.add_metric([upstream], cumulative_buckets(hist[:-1]), hist[-1])
         yield latency
         state = GaugeMetricFamily(
             "plugwork_client_circuit_state",

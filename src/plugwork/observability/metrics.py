@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -84,11 +84,7 @@ class InvocationMetrics(Collector):
             "plugwork_invocation_duration_seconds", "Invocation latency by action", labels=["action"]
         )
         for action, hist in list(self.latencies.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), hist.buckets, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            latency.add_metric([action], buckets, hist.total)
+            latency.add_metric([action], cumulative_buckets(hist.buckets), hist.total)
         yield latency
         yield GaugeMetricFamily(
             "plugwork_invocations_in_flight", "Invocations running now", value=self.in_flight
@@ -96,6 +92,16 @@ class InvocationMetrics(Collector):
         yield GaugeMetricFamily(
             "plugwork_health_status", "Health status (0=RED, 1=YELLOW, 2=GREEN)", value=self.health_status
         )
+
+
+def cumulative_buckets(counts: Sequence[float]) -> list[tuple[str, float]]:
+    """Per-bucket counts over :data:`LATENCY_BUCKETS` (and +Inf) as the cumulative pairs Prometheus wants."""
+    cumulative: float = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip((*LATENCY_BUCKETS, float("inf")), counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+    return buckets
 
 
 def render(registry: CollectorRegistry) -> bytes:
