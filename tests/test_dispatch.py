@@ -418,3 +418,47 @@ async def test_a_store_error_raised_by_an_action_is_internal() -> None:
         outcome = await app.invoke("broken", {})
     assert outcome.code == "INTERNAL"
     assert outcome.error is not None and "hunter2" not in outcome.error.message
+
+
+async def test_outcome_observers_see_the_final_outcome_inside_the_context() -> None:
+    import dataclasses
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def observe(invocation: Invocation, outcome: Outcome) -> None:
+        ctx = current_context.get()
+        seen.append((invocation.action, outcome.code, ctx.correlation_id if ctx else None))
+
+    def broken(invocation: Invocation, outcome: Outcome) -> None:
+        raise RuntimeError("observer bug")
+
+    async def refuse_qty_2(invocation: Invocation, call_next: CallNext) -> Outcome:
+        payload = invocation.payload
+        if isinstance(payload, dict) and payload.get("qty") == 2:
+            return Outcome.failure(ErrorCode.RATE_LIMITED, "no")
+        return await call_next(invocation)
+
+    spec = dataclasses.replace(
+        spec_from_function(add), middleware=(refuse_qty_2,), observers=(observe, broken, observe)
+    )
+    plain = spec_from_function(crash)
+    specs = {spec.name: spec, plain.name: plain}
+    terminals = {name: bind(s, lambda hint: None) for name, s in specs.items()}
+    d = Dispatcher.build(specs, terminals)
+    with LogCapture() as logs:
+        ok = await d.dispatch(Invocation("add", {"name": "a", "qty": 1}, Context("cid-1")))
+        refused = await d.dispatch(Invocation("add", {"name": "a", "qty": 2}, Context("cid-2")))
+        invalid = await d.dispatch(Invocation("add", {"qty": 0}, Context("cid-3")))
+        await d.dispatch(Invocation("crash", {"name": "a", "qty": 1}, Context("cid-4")))
+    assert (ok.code, refused.code, invalid.code) == ("OK", "RATE_LIMITED", "VALIDATION_ERROR")
+    # Each observer once per outcome, in order, in the invocation's context; a raising one is logged and
+    # neither changes the outcome nor stops the next; an action without observers has none.
+    assert seen == [
+        ("add", "OK", "cid-1"),
+        ("add", "OK", "cid-1"),
+        ("add", "RATE_LIMITED", "cid-2"),
+        ("add", "RATE_LIMITED", "cid-2"),
+        ("add", "VALIDATION_ERROR", "cid-3"),
+        ("add", "VALIDATION_ERROR", "cid-3"),
+    ]
+    assert [line["error"] for line in logs.events("outcome observer failed")] == ["observer bug"] * 3

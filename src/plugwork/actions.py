@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar, overload
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from .context import Context
-from .dispatch import CallNext, Invocation, Middleware, Outcome
+from .dispatch import CallNext, Invocation, Middleware, Observer, Outcome
 from .errors import ActionError, DefinitionError, DependencyError, ErrorCode
 from .observability.logging import get_logger
 
@@ -68,6 +68,8 @@ class Action:
     rate_limit: float | None = None
     tags: tuple[str, ...] = ()
     middleware: tuple[Middleware, ...] = ()
+    observers: tuple[Observer, ...] = ()
+    """Called with every outcome once the whole chain has run (see :data:`plugwork.dispatch.Observer`)."""
     dependencies: dict[str, Any] = field(default_factory=dict)
     """Injected parameters: name -> the type to inject."""
     is_async: bool = True

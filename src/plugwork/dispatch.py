@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 CallNext = Callable[["Invocation"], Awaitable["Outcome"]]
 Middleware = Callable[["Invocation", CallNext], Awaitable["Outcome"]]
+Observer = Callable[["Invocation", "Outcome"], None]
+"""Sees every outcome of an action once the whole chain has run (``Action.observers``): sync, no frame of
+its own on the hot path. An observer that raises is logged; the outcome stands."""
 
 
 @dataclass(slots=True)
@@ -183,6 +186,7 @@ class Dispatcher:
         self._pipelines = dict(pipelines)
         self._unknown = unknown
         self._timeouts = {name: t for name, t in (timeouts or {}).items() if t}
+        self._observers = {name: spec.observers for name, spec in self._actions.items() if spec.observers}
 
     @classmethod
     def build(
@@ -228,13 +232,25 @@ class Dispatcher:
                 ctx.deadline = own
         token = current_context.set(ctx)
         try:
-            return await pipeline(invocation)
-        except ActionError as exc:
-            return Outcome.from_exception(exc)
-        except Exception as exc:  # a middleware bug must not reach a transport either
-            from .observability.logging import get_logger
-
-            get_logger("plugwork.dispatch").exception("middleware failed", error=str(exc))
-            return Outcome.failure(ErrorCode.INTERNAL, "Internal server error")
+            try:
+                outcome = await pipeline(invocation)
+            except ActionError as exc:
+                outcome = Outcome.from_exception(exc)
+            except Exception as exc:  # a middleware bug must not reach a transport either
+                _log_failure("middleware failed", exc)
+                outcome = Outcome.failure(ErrorCode.INTERNAL, "Internal server error")
+            if name in self._observers:
+                for observe in self._observers[name]:
+                    try:
+                        observe(invocation, outcome)
+                    except Exception as exc:
+                        _log_failure("outcome observer failed", exc)
+            return outcome
         finally:
             current_context.reset(token)
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    from .observability.logging import get_logger
+
+    get_logger("plugwork.dispatch").exception(what, error=str(exc))

@@ -385,3 +385,38 @@ def test_sync_handle_waits_a_bounded_time() -> None:
     assert info.value.code is ErrorCode.TIMEOUT and "timed out" in info.value.message
     host.close()
     timed.close()
+
+
+async def test_tracing_records_each_attempt_with_its_outcome() -> None:
+    from plugwork.events import RetryPolicy
+    from plugwork.events.tracing import Tracer, set_tracer
+
+    class Flaky(Module):
+        calls = 0
+
+        def can_handle(self, event: Event) -> bool:
+            return True
+
+        async def handle(self, event: Event) -> None:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise RuntimeError("first attempt fails")
+            event.output = Out(by="flaky", n=event.input.n)
+            event.handled = True
+
+    exported: list[dict] = []
+    set_tracer(Tracer("svc", export_func=exported.append))
+    try:
+        host = ModuleHost(ModuleHostConfig(retry_policy=RetryPolicy(max_retries=2, base_delay=0.001)))
+        host.register(Flaky())
+        event = Ping(In(n=3), meta={"correlation_id": "cid-r"})
+        outcome = await host.handle_async(event)
+    finally:
+        set_tracer(None)
+    assert outcome.error is None and event.output == Out(by="flaky", n=3)
+    assert [(t["correlation_id"], t["attributes"]["outcome"]) for t in exported] == [
+        ("cid-r", "INTERNAL"),
+        ("cid-r", "OK"),
+    ]
+    assert exported[0]["error"].startswith("RuntimeError")
+    assert host.metrics.to_dict()["events_handled"] == 1 and host.metrics.to_dict()["events_retried"] == 1

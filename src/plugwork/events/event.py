@@ -37,6 +37,8 @@ class Event(Generic[InT, OutT]):
     defaults to the class name; ``meta`` carries the correlation id and anything a module adds.
     """
 
+    __slots__ = ("__dict__", "handled", "input", "meta", "output")
+
     name: ClassVar[str] = ""
     input_type: ClassVar[Any] = EventInput
     output_type: ClassVar[Any] = EventOutput

@@ -1,7 +1,8 @@
 """The :class:`ModuleHost`: modules in registration order, events run as actions through a Dispatcher.
 
-Each event type becomes an action (:mod:`.spec`) whose middleware is the host's: the observer (counters,
-DLQ, ``on_error``), then the rate limiter, circuit breaker and retry policy of the config. On its own the
+Each event type becomes an action (:mod:`.spec`) whose middleware is the host's: the rate limiter, circuit
+breaker and retry policy of the config; the host's observer (counters, DLQ, ``on_error``) sees each outcome
+once they have all run. On its own the
 host builds a :class:`~plugwork.dispatch.Dispatcher` over its event actions; attached to an App
 (:meth:`ModuleHost.attach`) its events are the App's actions too, served by the App's dispatcher (with the
 App's middleware, metrics and logging) and over HTTP, the job queue and Plugboard.
@@ -18,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..actions import Action, bind
+from ..app import AppState
 from ..context import Context, current_context
 from ..dispatch import Dispatcher, Invocation, Middleware, Outcome
 from ..errors import ActionError, DefinitionError, DependencyError, ErrorCode, Unavailable
+from . import tracing
 from .config import ModuleHostConfig
 from .event import Event, to_input
 from .exceptions import (
@@ -34,11 +37,14 @@ from .loop import LoopThread
 from .metrics import HostMetrics
 from .module import Module, is_async_handler
 from .observer import EventObserver
-from .spec import ATTEMPTS_KEY, EVENT_KEY, FAILURE_KEY, UNHANDLED_KEY, event_action
+from .spec import ATTEMPTS_KEY, EVENT_KEY, FAILURE_KEY, TRACED_KEY, UNHANDLED_KEY, event_action
 
 if TYPE_CHECKING:
     from ..app import App
     from .health import HealthCheck
+
+
+_RUNNING = AppState.RUNNING
 
 
 class ModuleHost:
@@ -61,9 +67,9 @@ class ModuleHost:
         self.metrics = HostMetrics()
         self.dead_letter_queue = config.dead_letter_queue
         self.health: HealthCheck | None = None
-        chain: list[Middleware] = [EventObserver(config, self.metrics)]
-        chain += [mw for mw in (config.rate_limiter, config.circuit_breaker, config.retry_policy) if mw]
-        self.middleware: tuple[Middleware, ...] = tuple(chain)
+        self.observer = EventObserver(config, self.metrics)
+        chain = (config.rate_limiter, config.circuit_breaker, config.retry_policy)
+        self.middleware: tuple[Middleware, ...] = tuple(mw for mw in chain if mw)
         self._retries = config.retry_policy is not None
         self._sync_wait = config.timeout + 1.0 if config.timeout else config.sync_wait
         self._trace = config.enable_tracing
@@ -154,10 +160,13 @@ class ModuleHost:
         event = extras.get(EVENT_KEY)
         if event is None:
             event = extras[EVENT_KEY] = event_type(to_input(kind, data))
-        if self._retries:  # attempts are counted only where there can be more than one
-            extras[ATTEMPTS_KEY] = extras.get(ATTEMPTS_KEY, 0) + 1
         if self._trace:
             event.meta.setdefault("correlation_id", ctx.correlation_id)
+            tracer = tracing._tracer  # read directly: the hot path
+            if tracer is not None and tracer.export_func is not None and TRACED_KEY not in extras:
+                return await self._traced(tracer, event, kind, data, extras)  # back here, inside a trace
+        if self._retries:  # attempts are counted only where there can be more than one
+            extras[ATTEMPTS_KEY] = extras.get(ATTEMPTS_KEY, 0) + 1
         for mod, is_async in self._chain:
             try:
                 if not mod.can_handle(event):
@@ -172,10 +181,39 @@ class ModuleHost:
                 extras[FAILURE_KEY] = (mod, exc)
                 raise
             if event.handled:
-                extras.pop(FAILURE_KEY, None)
+                if self._retries:  # an earlier attempt's failure is no longer the event's
+                    extras.pop(FAILURE_KEY, None)
                 return event.output
         extras[UNHANDLED_KEY] = True
         raise EventUnhandledError(event)
+
+    async def _traced(
+        self,
+        tracer: tracing.Tracer,
+        event: Event[Any, Any],
+        kind: Any,
+        data: BaseModel,
+        extras: dict[str, Any],
+    ) -> Any:
+        """One PyModules trace around the modules' run (each attempt's, when the host retries)."""
+        extras[TRACED_KEY] = True
+        code = "INTERNAL"
+        try:
+            with tracer.trace(event.name, event.meta.get("correlation_id")) as trace:
+                try:
+                    output = await self.run_event(type(event), kind, data)
+                    code = "OK"
+                    return output
+                except ActionError as exc:
+                    code = exc.code.value
+                    raise
+                except asyncio.CancelledError:
+                    code = ErrorCode.CANCELLED.value
+                    raise
+                finally:
+                    trace.root.attributes["outcome"] = code
+        finally:
+            del extras[TRACED_KEY]
 
     async def _in_pool(self, mod: Module, event: Event[Any, Any]) -> None:
         if not self._slots.acquire(blocking=False):
@@ -222,13 +260,19 @@ class ModuleHost:
         name = event.name
         if self._events.get(name) is not type(event):
             self.register_event(type(event))
-        correlation_id = event.meta.get("correlation_id")
+        meta = event.meta
+        correlation_id = meta.get("correlation_id") if meta else None
         ctx = Context(correlation_id) if correlation_id else Context()
         ctx.extras[EVENT_KEY] = event
+        serving = self._app_serving  # the attached App's dispatcher, while the start it was taken from runs
+        app = self._app
+        if serving is not None and app is not None and app.state is _RUNNING and serving[0] == app.generation:
+            dispatcher = serving[2] if name in serving[1] else self._dispatcher_for(name)
+        else:
+            dispatcher = self._dispatcher_for(name)
         # The typed input is its own payload: pydantic returns a model instance as is, and the model
         # built for a dataclass input reads its attributes.
-        payload = event.input
-        outcome = await self._dispatcher_for(name).dispatch(Invocation(name, payload, ctx))
+        outcome = await dispatcher.dispatch(Invocation(name, event.input, ctx))
         if outcome.error is not None and self.config.propagate_exceptions and UNHANDLED_KEY not in ctx.extras:
             raise _exception(event, outcome, ctx)
         return outcome

@@ -1,16 +1,17 @@
-"""The outermost middleware of every event action: counters, correlation id, trace, DLQ and ``on_error``.
+"""What every event action's outcome updates: counters, DLQ and ``on_error``.
 
-Because it is middleware, it sees every event however it arrived (``host.handle``, HTTP, a job, Plugboard).
+It is an outcome observer of the event actions (``Action.observers``), run once the whole chain has —
+after the host's rate limiter, circuit breaker and retries — so it sees every event however it arrived
+(``host.handle``, HTTP, a job, Plugboard) at no middleware frame's cost.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..dispatch import CallNext, Invocation, Outcome
+from ..dispatch import Invocation, Outcome
 from ..errors import ErrorCode
 from ..observability.logging import get_logger
-from . import tracing
 from .spec import ATTEMPTS_KEY, EVENT_KEY, FAILURE_KEY, UNHANDLED_KEY
 
 if TYPE_CHECKING:
@@ -27,27 +28,18 @@ class EventObserver:
         self.config = config
         self.metrics = metrics
         self.count = config.enable_metrics
-        self.trace = config.enable_tracing
         self.retries = config.retry_policy is not None
 
-    async def __call__(self, invocation: Invocation, call_next: CallNext) -> Outcome:
+    def __call__(self, invocation: Invocation, outcome: Outcome) -> None:
         if self.count:
             self.metrics.events_dispatched += 1
-        tracer = tracing._tracer if self.trace else None  # read directly: the hot path
-        if tracer is not None and tracer.export_func is not None:
-            with tracer.trace(invocation.action, invocation.context.correlation_id) as trace:
-                outcome = await call_next(invocation)
-                trace.root.attributes["outcome"] = outcome.code
-        else:
-            outcome = await call_next(invocation)
         if outcome.error is None:
             if self.count:
                 self.metrics.events_handled += 1
                 if self.retries:
                     self._count_retries(invocation)
-            return outcome
+            return
         self._failed(invocation, outcome)
-        return outcome
 
     def _count_retries(self, invocation: Invocation) -> None:
         attempts = invocation.context.extras.get(ATTEMPTS_KEY, 1)

@@ -1,7 +1,8 @@
 """An event type as an action: the :class:`~plugwork.actions.Action` each :class:`Event` subclass becomes.
 
 The action's input model is the event's input (a Pydantic model, or one built from the dataclass), its
-output the event's output, its middleware the host's (observer, rate limiter, circuit breaker, retry). Its
+output the event's output, its middleware the host's (rate limiter, circuit breaker, retry), its observer the
+host's (counters, DLQ, ``on_error``). Its
 handler runs the host's modules on the event: the caller's own event object when invoked in process
 (``host.handle``), a new one built from the validated input when it comes over HTTP, the queue or Plugboard.
 """
@@ -26,6 +27,7 @@ FAILURE_KEY = "plugwork.events.failure"
 """``Context.extras`` key of ``(module, exception)`` when a module raised."""
 ATTEMPTS_KEY = "plugwork.events.attempts"
 UNHANDLED_KEY = "plugwork.events.unhandled"
+TRACED_KEY = "plugwork.events.traced"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -50,6 +52,7 @@ def event_action(event_type: type[Event[Any, Any]], host: ModuleHost) -> Action:
         timeout=host.config.timeout,
         tags=("events",),
         middleware=host.middleware,
+        observers=(host.observer,),
         is_async=True,
     )
 
