@@ -1,6 +1,7 @@
 """Tracing overhead: the same Plugwork HTTP action with tracing off, on (every request sampled) and at 1%.
 
-Four servers side by side in one run, same uvicorn settings and the same wrk load, rounds interleaved:
+Four servers side by side in one run, each started as users start one (``plugwork run MODULE:app``, default
+settings, log level WARNING), the same wrk load, rounds interleaved:
 
 - ``baseline``: the app without the tracing plugin (today's pipeline);
 - ``off``: the tracing plugin added, no OTLP endpoint set (the default: it must cost nothing);
@@ -30,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, process, table, wait_for_port
-from http_rpc import LUA, median_run, run_wrk
+from http_rpc import LUA, median_run, plugwork_command, run_wrk
 
-BASELINE = "bench.apps.plugwork_app:asgi"
-TRACED = "bench.apps.plugwork_traced:asgi"
+BASELINE = "bench.apps.plugwork_app:app"
+TRACED = "bench.apps.plugwork_traced:app"
 
 
 def variants(sink: str) -> dict[str, tuple[str, dict[str, str]]]:
@@ -91,10 +92,7 @@ def main() -> None:
         pids: dict[str, int] = {}
         for name, (target, env) in servers.items():
             port = free_port()
-            cmd = [
-                sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
+            cmd = [*plugwork_command(), "run", target, "--port", str(port), "--log-level", "WARNING"]
             pids[name] = stack.enter_context(process(cmd, env)).pid
             wait_for_port(port)
             urls[name] = f"http://127.0.0.1:{port}/actions/greet"

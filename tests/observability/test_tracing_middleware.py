@@ -253,3 +253,47 @@ def test_yaml_section_and_errors_name_the_key(tmp_path, monkeypatch: pytest.Monk
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "sometimes")
     with pytest.raises(ConfigError, match=r"plugins\.tracing\.sampler"):
         load_plugin_settings(TracingSettings, "tracing", load_settings(config, env_file=None))
+
+
+@pytest.mark.parametrize(
+    ("name", "arg"),
+    [
+        ("always_on", 1.0),
+        ("always_off", 1.0),
+        ("traceidratio", 0.25),
+        ("parentbased_always_on", 1.0),
+        ("parentbased_always_off", 1.0),
+        ("parentbased_traceidratio", 0.01),
+        ("parentbased_traceidratio", 0.5),
+    ],
+)
+def test_the_sampling_shortcut_decides_as_the_sdk_sampler(name: str, arg: float) -> None:
+    import random
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import Decision
+
+    from plugwork.observability.otel import _sampler, sampling_decision
+    from plugwork.observability.tracing_settings import TracingSettings
+
+    settings = TracingSettings(sampler=name, sampler_arg=arg)
+    sdk, decide = _sampler(settings), sampling_decision(settings)
+    rng = random.Random(7)
+    parents = [None] + [
+        trace.SpanContext(
+            rng.getrandbits(128) or 1, rng.getrandbits(64) or 1, remote, trace.TraceFlags(flags)
+        )
+        for remote in (False, True)
+        for flags in (0, 1, 2, 3)
+    ]
+    decisions = set()
+    for parent in parents:
+        context = None if parent is None else trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        for _ in range(400):
+            trace_id = parent.trace_id if parent is not None else rng.getrandbits(128) or 1
+            result = sdk.should_sample(context, trace_id, "x", trace.SpanKind.SERVER, None, ())
+            expected = result.decision is Decision.RECORD_AND_SAMPLE
+            assert decide(parent, trace_id) is expected, (parent, trace_id)
+            decisions.add(expected)
+    # Each sampler that can go both ways did, so the comparison covered both answers.
+    assert decisions == ({True, False} if "ratio" in name or "parentbased" in name else {name == "always_on"})

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..extras import require
 from .otlp_http import OTLPHttpSpanExporter
-from .spans import SpanRecorder
+from .spans import Decide, SpanRecorder
 from .tracing_settings import TracingSettings
 
 SCOPE = "plugwork"
@@ -75,6 +75,44 @@ def _sampler(settings: TracingSettings) -> Any:
         "traceidratio": sampling.TraceIdRatioBased(arg),
     }[name.removeprefix("parentbased_")]
     return sampling.ParentBased(root) if name.startswith("parentbased_") else root
+
+
+def sampling_decision(settings: TracingSettings) -> Decide:
+    """The decision of the sampler :func:`_sampler` builds, as one small function of (parent span context
+    or None, trace id) -> sampled.
+
+    The SDK's ``should_sample`` costs ~0.85 µs a call (a ParentBased delegating, a SamplingResult, the
+    parent's trace state looked up again), run for every invocation, sampled or not: the samplers the
+    settings name have no attributes and no state, so the same rule is applied here directly — a sampled
+    parent is followed, an unsampled one too, and a root span is sampled when the low 64 bits of its trace
+    id fall under the ratio's bound (the SDK's own ``TraceIdRatioBased`` rule and bound, checked against
+    the SDK sampler in the tests).
+    """
+    sampling = require("opentelemetry.sdk.trace.sampling", extra="otel")
+    name, arg = settings.sampler, settings.sampler_arg
+    root_name = name.removeprefix("parentbased_")
+    if root_name == "traceidratio":
+        bound = sampling.TraceIdRatioBased.get_bound_for_rate(arg)
+        limit = sampling.TraceIdRatioBased.TRACE_ID_LIMIT
+
+        def root(trace_id: int) -> bool:
+            return bool(trace_id & limit < bound)
+
+    else:
+        constant = root_name == "always_on"
+
+        def root(trace_id: int) -> bool:
+            return constant
+
+    if not name.startswith("parentbased_"):
+        return lambda parent, trace_id: root(trace_id)
+
+    def parent_based(parent: Any, trace_id: int) -> bool:
+        if parent is None:
+            return root(trace_id)
+        return bool(parent.trace_flags & 0x01)
+
+    return parent_based
 
 
 def _span_exporter(settings: TracingSettings) -> Any:
@@ -149,7 +187,9 @@ class OtelRuntime:
                 export_timeout_millis=settings.export_timeout_seconds * 1000,
             )
             self.provider.add_span_processor(processor)  # user spans (trace.get_tracer()) go there too
-            self.recorder = SpanRecorder(sampler, processor, self.resource, SCOPE)
+            self.recorder = SpanRecorder(
+                sampler, processor, self.resource, SCOPE, decide=sampling_decision(settings)
+            )
         self.tracer = self.provider.get_tracer(SCOPE)
         _install_global_provider()
         self.logger: Any = None

@@ -22,6 +22,9 @@ from typing import Any
 from ..extras import require
 
 _getrandbits = random.getrandbits  # the SDK's RandomIdGenerator draws ids the same way
+Decide = Callable[[Any, int], bool]
+"""(the parent's span context or None, the trace id) -> sampled: a sampler's decision, for samplers that
+need nothing else (see :func:`plugwork.observability.otel.sampling_decision`)."""
 MAX_ATTRIBUTES = 128
 MAX_EVENTS = 128
 _PRIMITIVES = (str, bool, int, float)
@@ -38,7 +41,15 @@ def _clean(value: Any) -> Any:
 class SpanRecorder:
     """Starts spans of one runtime: its sampler decides, its span processor receives the finished ones."""
 
-    def __init__(self, sampler: Any, processor: Any, resource: Any, scope_name: str = "plugwork") -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        processor: Any,
+        resource: Any,
+        scope_name: str = "plugwork",
+        *,
+        decide: Decide | None = None,
+    ) -> None:
         trace = require("opentelemetry.trace", extra="otel")
         sdk_trace = require("opentelemetry.sdk.trace", extra="otel")
         util = require("opentelemetry.sdk.util.instrumentation", extra="otel")
@@ -63,8 +74,36 @@ class SpanRecorder:
         self._span_type = _span_type(trace)
         # Bound once: start() runs for every invocation, sampled or not.
         self._get_current = self._context.get_current
-        self._current_span = trace.get_current_span
         self._should_sample = sampler.should_sample
+        self._decide = decide
+        self._span_key = require("opentelemetry.trace.propagation", extra="otel")._SPAN_KEY
+        self._otel_context = self._context.Context
+        runtime: Any = getattr(self._context, "_RUNTIME_CONTEXT", None)
+        contextvars_runtime = require("opentelemetry.context.contextvars_context", extra="otel")
+        # The API's attach/detach are three calls deep each; with the default runtime they set and reset
+        # its ContextVar, which this does directly (any other runtime goes through the API).
+        self._current: Any = (
+            runtime._current_context
+            if type(runtime) is contextvars_runtime.ContextVarsRuntimeContext
+            else None
+        )
+
+    def attach(self, span: Any, parent: Any) -> Any:
+        """Make ``span`` current in a copy of the OpenTelemetry context ``parent``; returns the token that
+        :meth:`detach` takes (the API's ``attach(set_span_in_context(span, parent))``)."""
+        values = parent.copy()
+        values[self._span_key] = span
+        context = self._otel_context(values)
+        current = self._current
+        return current.set(context) if current is not None else self._context.attach(context)
+
+    def detach(self, token: Any) -> None:
+        """Restore the context that :meth:`attach` replaced."""
+        current = self._current
+        if current is not None:
+            current.reset(token)
+        else:
+            self._context.detach(token)
 
     def start(
         self,
@@ -81,13 +120,25 @@ class SpanRecorder:
         """
         if parent is None:
             parent = self._get_current()
-        parent_span = self._current_span(parent).get_span_context()
-        if parent_span.is_valid:
+        current = parent.get(self._span_key)  # the API's get_current_span(parent), without its two calls
+        parent_span = current.get_span_context() if current is not None else None
+        if parent_span is not None and parent_span.is_valid:
             trace_id = parent_span.trace_id
             random_id = bool(parent_span.trace_flags & 0x02)
         else:
             trace_id = _getrandbits(128) or 1
             parent_span, random_id = None, True
+        decide = self._decide
+        if decide is not None:
+            sampled = decide(parent_span, trace_id)
+            state = parent_span.trace_state if parent_span is not None else None
+            context = self._span_context(
+                trace_id, _getrandbits(64) or 1, False, self._flags[random_id, sampled], state
+            )
+            if not sampled:
+                return self._non_recording(context)
+            values = attributes() if callable(attributes) else attributes
+            return self._span_type(self, name, context, parent_span, kind, values, tuple(links))
         given = None if callable(attributes) else attributes
         result = self._should_sample(parent, trace_id, name, kind, given, links)
         decision = result.decision

@@ -36,6 +36,7 @@ TRACE_KEYS = ("traceparent", "tracestate", "baggage", PUBLISH_KEY)
 # W3C limits: a traceparent is 55 characters, tracestate at most 512, baggage at most 8192 bytes.
 _MAX_LENGTH = {"traceparent": 128, "tracestate": 512, "baggage": 8192, PUBLISH_KEY: 300}
 ACTION_ROUTE = "/actions/"
+_ACTION_AT = len(ACTION_ROUTE)
 MESSAGING_SYSTEM = "plugwork"
 # Set while a PRODUCER span is open around an enqueue: (queue, bulk).
 _publishing: ContextVar[tuple[str, bool] | None] = ContextVar("plugwork_publishing", default=None)
@@ -165,6 +166,7 @@ class TracingMiddleware:
         self._settings = settings
         self._service = service
         self._propagator = _propagator()
+        self._get_current = self._context.get_current
         self._kinds = trace.SpanKind
         self._error = trace.Status(trace.StatusCode.ERROR)
         self._http_names: dict[tuple[str | None, str | None], str] = {}
@@ -184,8 +186,11 @@ class TracingMiddleware:
             if remote.is_valid:
                 links = [self._trace.Link(remote)]
             parent = self._context.Context()  # its own trace, linked to the enqueuer's
-        span = self._recorder.start(name, kind, attributes, parent, links or ())
-        token = self._context.attach(self._trace.set_span_in_context(span, parent))
+        recorder = self._recorder
+        if parent is None:
+            parent = self._get_current()
+        span = recorder.start(name, kind, attributes, parent, links or ())
+        token = recorder.attach(span, parent)
         try:
             outcome = await call_next(invocation)
         except BaseException as exc:  # cancellation: the span still ends, with the reason
@@ -193,7 +198,7 @@ class TracingMiddleware:
             span.end()
             raise
         finally:
-            self._context.detach(token)
+            recorder.detach(token)
         if span.is_recording():
             if outcome.error is not None:
                 code = outcome.error.code.value
@@ -221,8 +226,10 @@ class TracingMiddleware:
             matched = scope.get("route")
             if matched is not None:
                 route = getattr(matched, "path", None)
-            elif path == f"{ACTION_ROUTE}{invocation.action}":  # the transport's own fast path
-                route = path
+            elif (
+                path is not None and path.startswith(ACTION_ROUTE) and path[_ACTION_AT:] == invocation.action
+            ):
+                route = path  # the transport's own fast path: POST /actions/{name}
         # Without a route (an unknown action, an app mounted elsewhere) the name stays low-cardinality.
         key = (method, route)
         name = self._http_names.get(key)
