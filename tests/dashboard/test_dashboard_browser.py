@@ -5,12 +5,6 @@ under ``CI=true``."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,83 +12,39 @@ from typing import Any
 
 import httpx
 import pytest
-
-_spec = importlib.util.spec_from_file_location(
-    "plugwork_tests_root", Path(__file__).parents[1] / "conftest.py"
+from browser_helpers import (
+    CHROMIUM,
+    EXAMPLES,
+    SHOTS,
+    WAIT,
+    clean_env,
+    free_port,
+    plugwork,
+    require_browser,
+    until,
 )
-assert _spec is not None and _spec.loader is not None
-_root: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)  # tests/conftest.py is importable only by path (every conftest shares a name)
-require_server = _root.require_server
 
-CHROMIUM = "/usr/bin/chromium"
-PLUGWORK = Path(sys.executable).parent / "plugwork"
-EXAMPLE = Path(__file__).parents[2] / "examples" / "dashboard"
-SHOTS = Path(__file__).parent / "screenshots"
+EXAMPLE = EXAMPLES / "dashboard"
 TOKEN = "dashboard-browser-test-token-0123456789"
 JOBS_TOKEN = "jobs-api-browser-test-token-0123456789"
-WAIT = 30.0  # a bound on waiting, not a performance threshold
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _until(what: str, check: Any, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """``plugwork run`` of the example on a SQLite queue of its own, dashboard on, guarded by a token."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGWORK_")}
-    env |= {
-        "PLUGWORK_QUEUE_URL": f"sqlite:///{tmp_path}/jobs.db",
-        "PLUGWORK_DASHBOARD": "true",
-        "PLUGWORK_MANAGEMENT_API": "true",
-        "PLUGWORK_MANAGEMENT_TOKEN": TOKEN,
-        "PLUGWORK_JOBS_API_TOKEN": JOBS_TOKEN,
-        "PLUGWORK_SHUTDOWN_TIMEOUT_SECONDS": "1",
-    }
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(PLUGWORK), "run", "app:app", "--port", str(port)],
-            cwd=EXAMPLE,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
+    env = clean_env(
+        PLUGWORK_QUEUE_URL=f"sqlite:///{tmp_path}/jobs.db",
+        PLUGWORK_DASHBOARD="true",
+        PLUGWORK_MANAGEMENT_API="true",
+        PLUGWORK_MANAGEMENT_TOKEN=TOKEN,
+        PLUGWORK_JOBS_API_TOKEN=JOBS_TOKEN,
+        PLUGWORK_SHUTDOWN_TIMEOUT_SECONDS="1",
+    )
     base = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _until("the server", ready)
+    args = ["run", "app:app", "--port", str(port)]
+    with plugwork(args, f"{base}/health/ready", tmp_path / "server.log", env, EXAMPLE):
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _seed(base: str) -> dict[str, str]:
@@ -122,19 +72,15 @@ def _seed(base: str) -> dict[str, str]:
     }
     httpx.post(f"{base}/jobs/{ids['cancelled']}/cancel", headers=headers, timeout=5)
     for role in ("completed", "dead", "failed", "processing", "cancelled"):
-        _until(f"the {role} job", lambda role=role: status(ids[role]) == role)
+        until(f"the {role} job", lambda role=role: status(ids[role]) == role)
     return ids
 
 
 def test_dashboard_in_chromium(server: str) -> None:
-    if not Path(CHROMIUM).exists():
-        require_server("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        require_server("chromium", "the playwright package is not installed")
+    sync_playwright = require_browser()
+    from playwright.sync_api import expect
+
     ids = _seed(server)
-    SHOTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 860})
@@ -159,7 +105,7 @@ def test_dashboard_in_chromium(server: str) -> None:
             page.screenshot(path=str(SHOTS / "dead-job.png"), full_page=True)
 
             # Retry it once its upstream is back, and watch it complete.
-            _until("the fragile job's upstream", lambda: _past(ids, server))
+            until("the fragile job's upstream", lambda: _past(ids, server))
             page.click(f'#job button[data-act="retry"][data-id="{ids["dead"]}"]')
             # The open job re-reads itself while unfinished: no click needed to see it complete.
             expect(page.locator("#job .badge").first).to_have_text("completed", timeout=WAIT * 1000)

@@ -8,6 +8,7 @@ import pytest
 
 from plugwork.queue.browse import MAX_PAGE, JobQuery
 from plugwork.queue.jobs import Finish, JobStatus, NewJob, encode_json
+from plugwork.queue.sqlite import SQLiteJobStore
 from plugwork.queue.store import JobStore
 
 
@@ -60,6 +61,33 @@ async def test_page_text_matches_payload_error_and_ids(store: JobStore) -> None:
     # LIKE wildcards in the text are literal characters, not patterns.
     assert await store.page(JobQuery(text="100_ full")) == []
     assert [j.id for j in await store.page(JobQuery(text="%"))] == [dead]  # only the error has a "%"
+
+
+async def test_page_text_folds_case(store: JobStore) -> None:
+    ascii_name = (await store.enqueue([new(payload=encode_json({"name": "Ada Lovelace"}))]))[0]
+    accented = (await store.enqueue([new(payload=encode_json({"name": "Zoë Ünal"}))]))[0]
+    await store.enqueue([new(payload=encode_json({"name": "Grace"}))])
+    assert [j.id for j in await store.page(JobQuery(text="ADA love"))] == [ascii_name]
+    # Not ASCII: the pattern goes another way on PostgreSQL (lower() in the database's collation).
+    assert [j.id for j in await store.page(JobQuery(text="zoë"))] == [accented]
+    assert [j.id for j in await store.page(JobQuery(text="ZOë Ü"))] == [accented]
+    # SQLite's LIKE folds ASCII letters only (documented); memory and PostgreSQL fold every letter.
+    folded = await store.page(JobQuery(text="ë ü"))
+    assert [j.id for j in folded] == ([] if isinstance(store, SQLiteJobStore) else [accented])
+
+
+async def test_page_text_wildcards_are_literal_in_a_text_that_is_not_ascii(store: JobStore) -> None:
+    dead = await _dead(store, "fail", "Déjà 100% plein_now")
+    await store.enqueue([new(payload=encode_json({"note": "Déjà 100 plein"}))])
+    assert [j.id for j in await store.page(JobQuery(text="déjà 100% plein_"))] == [dead]
+    assert await store.page(JobQuery(text="déjà 100_ plein")) == []
+
+
+async def test_page_text_keeps_its_answer_past_the_prepared_statement_plan_switch(store: JobStore) -> None:
+    """PostgreSQL plans a prepared statement generically after five runs; the answers must not change."""
+    ids = await store.enqueue([new(payload=encode_json({"name": f"user-{i}"})) for i in range(12)])
+    for i in range(12):
+        assert [j.id for j in await store.page(JobQuery(text=f'USER-{i}"'))] == [ids[i]]
 
 
 def test_query_bounds() -> None:

@@ -12,9 +12,11 @@ import pytest
 from pydantic import BaseModel
 from queue_helpers import eventually, make_action, make_dispatcher, running
 
+from plugwork.queue.browse import JobQuery, page_sql
 from plugwork.queue.client import JobQueue
-from plugwork.queue.jobs import JobStatus
+from plugwork.queue.jobs import Finish, JobStatus, NewJob, encode_json
 from plugwork.queue.postgres import PostgresJobStore
+from plugwork.queue.sql import statements
 from plugwork.queue.store import JobStore
 from plugwork.queue.worker import Worker
 
@@ -145,3 +147,47 @@ async def _at_least(store: JobStore, n: int) -> bool:
         return await _count(store, JobStatus.COMPLETED) >= n
     except Exception:  # the store's own connections were just dropped
         return False
+
+
+async def test_the_optional_text_index_serves_the_text_filter(
+    pg: PostgresJobStore, postgres_url: str
+) -> None:
+    """``sql/postgres/text_index.sql`` applies as documented, the text filter's plan can use it (scans
+    ruled out, as on a table too large to read), and the jobs found through it are the store's own."""
+    schema = postgres_url.rsplit("search_path=", 1)[1]
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        home = await conn.fetchval(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"
+        )
+        if home is None:  # installed once for the database (the test schema is dropped after the test)
+            try:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            except asyncpg.PostgresError as exc:
+                pytest.skip(f"the optional pg_trgm extension is not available: {exc}")
+            home = "public"
+        await conn.execute(f"SET search_path TO {schema}, {home}")
+        for statement in statements("postgres", "text_index.sql"):
+            await conn.execute(statement)
+        payloads = ['{"name": "Ada Lovelace"}', '{"name": "Grace"}', '{"note": "100 full"}']
+        ids = await pg.enqueue(
+            [NewJob("greet", p, correlation_id=f"corr-{i}") for i, p in enumerate(payloads)]
+        )
+        [claimed] = await pg.claim("w1", None, 1, 30)
+        error = encode_json({"error_message": "Disk 100% FULL_now"})
+        await pg.finish("w1", [Finish(claimed.id, JobStatus.DEAD, error=error)])
+        await conn.execute("SET enable_seqscan = off; SET enable_indexscan = off")
+        for text, expected in [
+            ("ADA love", [ids[0]]),
+            ("100% full_", [claimed.id]),
+            ("corr-1", [ids[1]]),
+            ("GREET", ids[::-1]),
+            ("100_ full", []),
+        ]:
+            sql, params = page_sql("postgres", JobQuery(text=text))
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, *params))
+            assert "plugwork_jobs_text" in plan, plan
+            found = [str(r["id"]) for r in await conn.fetch(sql, *params)]
+            assert found == [j.id for j in await pg.page(JobQuery(text=text))] == expected, text
+    finally:
+        await conn.close()

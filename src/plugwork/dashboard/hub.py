@@ -30,12 +30,12 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
 
 
-def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
+def _table(ident: str, head: list[str], rows: list[list[str]], empty: str) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     if not cells:
         cells = f'<tr><td colspan={len(head)} class="muted">{esc(empty)}</td></tr>'
     header = "".join(f"<th>{esc(h)}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table>"
+    return f'<table id="hub-{ident}"><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table>'
 
 
 def requests_by_outcome(hub: Hub) -> dict[str, float]:
@@ -61,18 +61,21 @@ async def hub_panel(hub: Hub) -> str:
     return (
         "<h2>Services</h2>"
         + _table(
+            "services",
             ["service", "id", "consumers connected", "created"],
             [[esc(s.name), esc(s.id), str(per_service.get(s.id, 0)), esc(s.inserted_at)] for s in services],
             "No services.",
         )
         + "<h2>Consumers connected to this hub</h2>"
         + _table(
+            "consumers",
             ["consumer", "service", "token"],
             [[esc(c.id), esc(names.get(c.service_id, c.service_id)), esc(c.token.id)] for c in joined],
             "No consumer is connected.",
         )
         + "<h2>Service tokens</h2><p class=muted>A token's value is shown once, when it is created.</p>"
         + _table(
+            "tokens",
             ["token id", "service", "context", "created", "expires", "state"],
             [
                 [
@@ -89,13 +92,17 @@ async def hub_panel(hub: Hub) -> str:
         )
         + "<h2>Producer accounts</h2>"
         + _table(
+            "accounts",
             ["account", "id", "created"],
             [[esc(a.name), esc(a.id), esc(a.inserted_at)] for a in accounts],
             "No accounts.",
         )
         + "<h2>Requests by outcome</h2>"
         + _table(
-            ["outcome", "requests"], [[esc(k), f"{v:.0f}"] for k, v in sorted(outcomes.items())], "None yet."
+            "requests",
+            ["outcome", "requests"],
+            [[esc(k), f"{v:.0f}"] for k, v in sorted(outcomes.items())],
+            "None yet.",
         )
     )
 
@@ -112,9 +119,9 @@ def hub_dashboard_routes(admin_token: str | None, base: str = "/dashboard") -> l
 
     async def panel(request: Request) -> Response:
         if expected is None:
-            return JSONResponse(
-                {"error": "the hub has no admin token: its dashboard is off"}, status_code=403
-            )
+            # error_message, as in the 401 below: the dashboard's script shows that key to the operator.
+            message = "The hub has no admin token (--admin-token): its dashboard shows nothing"
+            return JSONResponse({"error_message": message}, status_code=403)
         given = _digest(request.headers.get("authorization", ""))
         if not hmac.compare_digest(given, expected):
             return JSONResponse({"error_message": "A valid admin token is required"}, status_code=401)

@@ -2,9 +2,16 @@
 
 Pages are keyset-paged (``before``: the id of the last job of the previous page), newest first, so page
 500 of 100,000 jobs costs what page 1 costs: an index range scan, never an ``OFFSET`` that reads and skips
-every earlier row. Each filter maps onto an index of migration 0004 (``status``, ``action`` and ``queue``,
-each with ``id``); the text filter is a substring match walked along the primary key, stopping at the
-page's ``limit`` matches.
+every earlier row. A status filter uses the ``(status, id)`` index; action and queue filters walk the primary
+key newest first, stopping at the page's ``limit`` matches (docs/dashboard.md says why there is no index
+for them).
+
+The text filter is a substring match, so without an index it reads the jobs until it has a page: on
+PostgreSQL as ``lower(column COLLATE "C") LIKE pattern`` with the pattern lowered once, here, which reads
+three to five times as fast as ``ILIKE`` (which lowers the pattern and the column again on every row in a
+UTF-8 database). ``COLLATE "C"`` folds ASCII letters only, as SQLite's ``LIKE`` does, so a text with any
+other character falls back to ``lower(column) LIKE lower(pattern)`` in the database's own collation. The ASCII
+expressions are those of the optional trigram index ``sql/postgres/text_index.sql``.
 
 The WHERE clause is built here from fixed fragments (only the filters given, each with a bound
 parameter): a named query with ``(?1 IS NULL OR status = ?1)`` would plan one scan for every combination
@@ -48,6 +55,9 @@ class JobQuery:
                 raise ValueError(f"{name} must be at most {MAX_TEXT} characters")
 
 
+_ESCAPE = "ESCAPE '\\'"
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -72,10 +82,15 @@ def page_sql(dialect: Dialect, query: JobQuery) -> tuple[str, list[object]]:
         before = parse_job_id(query.before)
         clauses.append(f"id < {bind(before if before is not None else 0)}")
     if query.text:
-        like = "LIKE" if dialect == "sqlite" else "ILIKE"  # SQLite's LIKE is case-insensitive already
-        pattern = bind(_like_pattern(query.text))
-        columns = ("action", "payload", "coalesce(error, '')")
-        text = [f"{column} {like} {pattern} ESCAPE '\\'" for column in columns]
+        if dialect == "sqlite":  # SQLite's LIKE folds ASCII case itself
+            fold, pattern = "{}", bind(_like_pattern(query.text))
+        elif query.text.isascii():
+            fold, pattern = 'lower({} COLLATE "C")', bind(_like_pattern(query.text.lower()))
+        else:
+            fold, pattern = "lower({})", f"lower({bind(_like_pattern(query.text))})"
+        # A NULL error fails its LIKE, and a match elsewhere still makes the OR true: no coalesce needed.
+        columns = ("action", "payload", "error")
+        text = [f"{fold.format(column)} LIKE {pattern} {_ESCAPE}" for column in columns]
         text.append(f"correlation_id = {bind(query.text)}")
         job_id = parse_job_id(query.text.strip())
         if job_id is not None:

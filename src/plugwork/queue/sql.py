@@ -63,3 +63,13 @@ def migrations(dialect: str) -> tuple[Migration, ...]:
 def fresh_schema(dialect: str) -> str:
     """The schema a fresh database should end up with (``schema.sql``)."""
     return _read(dialect, "schema.sql")
+
+
+def statements(dialect: str, filename: str) -> list[str]:
+    """The statements of ``sql/{dialect}/{filename}``, comments dropped, to run one at a time.
+
+    For files that are not migrations, such as the optional ``postgres/text_index.sql``: its
+    ``CREATE INDEX CONCURRENTLY`` cannot run in the implicit transaction of a multi-statement string.
+    """
+    lines = [line for line in _read(dialect, filename).splitlines() if not line.lstrip().startswith("--")]
+    return [sql.strip().rstrip(";") for sql in "\n".join(lines).split(";\n") if sql.strip()]
