@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,9 @@ class Context:
     trace: dict[str, str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     soajs: Any = None
+    http_scope: Mapping[str, Any] | None = None
+    """The ASGI scope of the HTTP request that made an ``http`` invocation (method, path, the matched
+    route), set by the HTTP transports; None on other transports."""
     """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
 
 

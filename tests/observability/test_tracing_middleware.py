@@ -297,3 +297,29 @@ def test_the_sampling_shortcut_decides_as_the_sdk_sampler(name: str, arg: float)
             decisions.add(expected)
     # Each sampler that can go both ways did, so the comparison covered both answers.
     assert decisions == ({True, False} if "ratio" in name or "parentbased" in name else {name == "always_on"})
+
+
+async def test_an_action_served_by_a_fastapi_router_is_named_by_its_route(otlp: OTLPReceiver) -> None:
+    pytest.importorskip("fastapi")
+    import fastapi
+    import httpx
+
+    from plugwork.fastapi import action_router
+
+    config = settings(otlp)
+    runtime = OtelRuntime(config, "traced")
+    app = traced_app(runtime, config)
+    outer = fastapi.FastAPI()
+    outer.include_router(action_router(app, prefix="/rpc"))
+    async with app:
+        transport = httpx.ASGITransport(app=outer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answer = await client.post("/rpc/hello", json={"name": "f"}, headers={"traceparent": TRACEPARENT})
+        assert answer.status_code == 200, answer.text
+    await asyncio.to_thread(runtime.shutdown)
+    spans = otlp.wait_for_spans(1)
+    # FastAPI's own instrumentation may add its spans around ours (same trace): ours is the one naming the
+    # action, with FastAPI's route template from the request's scope.
+    [span] = [s for s in spans if "plugwork.action" in s.attributes]
+    assert (span.name, span.kind, span.trace_id) == ("POST /rpc/hello", "SERVER", TRACE_ID)
+    assert span.attributes["http.route"] == "/rpc/hello" and span.attributes["url.path"] == "/rpc/hello"

@@ -104,7 +104,7 @@ def _typed_endpoint(app: App, spec: Action) -> Callable[..., Any]:
         if not app.ready:
             return reply(Outcome.failure(ErrorCode.UNAVAILABLE, "The app is not started"), cid)
         # The validated model is its own payload: the dispatcher's validator returns it as is.
-        ctx = Context(cid, "http", request_id=cid)
+        ctx = Context(cid, "http", request_id=cid, http_scope=request.scope)
         carriers = app.carriers  # this start's: the caller's token, tenant, trace... reach the action
         if not carriers.only_correlation:
             try:

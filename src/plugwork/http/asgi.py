@@ -125,7 +125,7 @@ class HttpTransport:
         if body and content_type is None:  # a body must say it is JSON; no body at all means {}
             await _reply(send, 415, _NOT_JSON, correlation_id)
             return
-        ctx = Context(correlation_id, "http", request_id=correlation_id)
+        ctx = Context(correlation_id, "http", request_id=correlation_id, http_scope=scope)
         if carried is not None:
             try:
                 self.app.carriers.extract(carried, ctx)

@@ -47,7 +47,9 @@ def incoming_context(request: Request, carriers: Carriers, transport: str = "htt
     What an action invoked (or a job enqueued) inside the block sees: the caller's correlation id, trace
     and identity travel on. A carrier may raise an :class:`~plugwork.errors.ActionError` for a bad header.
     """
-    ctx = carriers.extract(carriers.select(request.headers.items()), Context(transport=transport))
+    ctx = carriers.extract(
+        carriers.select(request.headers.items()), Context(transport=transport, http_scope=request.scope)
+    )
     ctx.request_id = ctx.correlation_id
     token = current_context.set(ctx)
     try:

@@ -19,7 +19,7 @@ carrier is installed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -40,31 +40,6 @@ _ACTION_AT = len(ACTION_ROUTE)
 MESSAGING_SYSTEM = "plugwork"
 # Set while a PRODUCER span is open around an enqueue: (queue, bulk).
 _publishing: ContextVar[tuple[str, bool] | None] = ContextVar("plugwork_publishing", default=None)
-# The ASGI scope of the HTTP request being served (set by capture_http_scope): method, path, route.
-_http_scope: ContextVar[Mapping[str, Any] | None] = ContextVar("plugwork_http_scope", default=None)
-
-ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-
-def capture_http_scope(app: ASGIApp) -> ASGIApp:
-    """ASGI wrapper: make each HTTP request's scope visible to the tracing middleware.
-
-    Every HTTP route that runs an action (``POST /actions/{name}``, REST convention routes, plugins') goes
-    through the app's one dispatcher with ``transport="http"``; the span takes its method and route
-    template (Starlette's matched ``scope["route"]``) from here.
-    """
-
-    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        token = _http_scope.set(scope)
-        try:
-            await app(scope, receive, send)
-        finally:
-            _http_scope.reset(token)
-
-    return wrapped
 
 
 class TraceCarrier:
@@ -218,7 +193,7 @@ class TracingMiddleware:
     # Each transport: the span's name and kind at once, its attributes only when the span records (a
     # request the sampler drops costs no attribute dict; the samplers Plugwork builds ignore attributes).
     def _http(self, invocation: Invocation) -> tuple[str, Any, Callable[[], dict[str, Any]]]:
-        scope = _http_scope.get()
+        scope = invocation.context.http_scope
         method = scope["method"] if scope is not None else None
         path = scope["path"] if scope is not None else None
         route: str | None = None

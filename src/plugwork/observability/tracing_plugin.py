@@ -11,7 +11,6 @@ after every transport has stopped (within ``shutdown_timeout_seconds``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DependencyError
@@ -22,11 +21,9 @@ from .otel import OtelRuntime
 from .otel_logs import StructlogExporter
 from .span_export import OpenTelemetryExporter
 from .tracing import (
-    ASGIApp,
     PublishSpans,
     TraceCarrier,
     TracingMiddleware,
-    capture_http_scope,
     trace_ids_source,
 )
 from .tracing_settings import TracingSettings
@@ -86,10 +83,6 @@ class TracingPlugin(Plugin):
 
             # The PyModules Tracer API: traces of tracers without an exporter of their own become spans.
             set_default_exporter(OpenTelemetryExporter(runtime.tracer).export)
-
-    def asgi_middleware(self, app: App) -> Sequence[Callable[[ASGIApp], ASGIApp]]:
-        runtime = self.runtime
-        return [capture_http_scope] if runtime is not None and runtime.recorder is not None else []
 
     async def start(self, app: App) -> Component | None:
         from ..queue.client import JobQueue

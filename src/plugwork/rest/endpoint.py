@@ -75,7 +75,7 @@ def rest_endpoint(
             payload = await _payload(request, has_body, lists, max_body_bytes)
         except _Refused as exc:
             return reply(Outcome.failure(exc.code, exc.message), cid)
-        ctx = Context(cid, "http", request_id=cid)
+        ctx = Context(cid, "http", request_id=cid, http_scope=request.scope)
         if carriers is not None and not carriers.only_correlation:
             try:
                 carriers.extract(carriers.select(request.headers.items()), ctx)
