@@ -18,21 +18,14 @@ from ..errors import DependencyError
 from ..plugins import AppInit, Component, Plugin
 from ..services import Service
 from . import logging as pw_logging
-from .otel import OtelRuntime
-from .otel_logs import StructlogExporter
-from .span_export import OpenTelemetryExporter
-from .tracing import (
-    ASGIApp,
-    PublishSpans,
-    TraceCarrier,
-    TracingMiddleware,
-    capture_http_scope,
-    trace_ids_source,
-)
 from .tracing_settings import TracingSettings
 
+# Every app imports this module (a built-in plugin), enabled or not: the tracing modules are imported by
+# the hooks of an enabled plugin, never here.
 if TYPE_CHECKING:
     from ..app import App
+    from .otel import OtelRuntime
+    from .tracing import ASGIApp
 
 
 class OtelService(Service):
@@ -70,6 +63,10 @@ class TracingPlugin(Plugin):
         return config.tracing_on or config.logs_on
 
     def on_app_init(self, init: AppInit) -> None:
+        from .otel import OtelRuntime
+        from .otel_logs import StructlogExporter
+        from .tracing import TraceCarrier, TracingMiddleware, trace_ids_source
+
         config: TracingSettings = self.config
         app = init.app
         runtime = self.runtime = OtelRuntime(
@@ -83,16 +80,20 @@ class TracingPlugin(Plugin):
         pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
         if runtime.recorder is not None:
             from ..events.tracing import set_default_exporter
+            from .span_export import OpenTelemetryExporter
 
             # The PyModules Tracer API: traces of tracers without an exporter of their own become spans.
             set_default_exporter(OpenTelemetryExporter(runtime.tracer).export)
 
     def asgi_middleware(self, app: App) -> Sequence[Callable[[ASGIApp], ASGIApp]]:
+        from .tracing import capture_http_scope
+
         runtime = self.runtime
         return [capture_http_scope] if runtime is not None and runtime.recorder is not None else []
 
     async def start(self, app: App) -> Component | None:
         from ..queue.client import JobQueue
+        from .tracing import PublishSpans
 
         runtime = self.runtime
         if runtime is not None and runtime.recorder is not None:
