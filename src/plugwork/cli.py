@@ -31,13 +31,42 @@ def _json(value: Any) -> str:
 
 
 class _Group(click.Group):
-    """Turns Plugwork's own errors (bad config, bad app definition...) into a clean message and exit 1."""
+    """Turns Plugwork's own errors (bad config, bad app definition...) into a clean message and exit 1.
+
+    The plugins' commands are mounted on first need (a name that is not a built-in command, a listing):
+    ``plugwork run`` imports no plugin's CLI module, nor the entry-point plugins (auth, db...).
+    """
+
+    _plugins_mounted = False
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PlugworkError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self._plugins_mounted:
+            self._mount_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._mount_plugin_commands()
+        return super().list_commands(ctx)
+
+    def _mount_plugin_commands(self) -> None:
+        # Each feature's commands live beside its code; the CLI mounts what the plugins contribute.
+        if self._plugins_mounted:
+            return
+        self._plugins_mounted = True
+        from .plugins import cli_plugins
+
+        for plugin in cli_plugins():
+            for command in plugin.cli():
+                if command.name not in self.commands:
+                    self.add_command(command)
 
 
 @click.group(cls=_Group)
@@ -182,16 +211,3 @@ def call(app_spec: str, action: str, payload: str, config_file: str | None) -> N
         return
     click.echo(_json({"status": outcome.status, **outcome.error.to_dict()}))
     sys.exit(1)
-
-
-def _mount_plugin_commands() -> None:
-    # Each feature's commands live beside its code; the CLI mounts what the plugins contribute.
-    from .plugins import cli_plugins
-
-    for plugin in cli_plugins():
-        for command in plugin.cli():
-            if command.name not in main.commands:
-                main.add_command(command)
-
-
-_mount_plugin_commands()

@@ -9,12 +9,12 @@ from ..config import PluginSettings
 from ..errors import DependencyError
 from ..http.guard import RouteGuard
 from ..plugins import Component, Plugin
-from .access import DashboardAccess
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from ..app import App
+    from .access import DashboardAccess
 
 
 class DashboardSettings(PluginSettings):
@@ -40,6 +40,8 @@ class DashboardPlugin(Plugin):
         return bool(self.config.dashboard)
 
     async def start(self, app: App) -> Component | None:
+        from .access import DashboardAccess
+
         try:
             guard: RouteGuard | None = app.get(RouteGuard)  # type: ignore[type-abstract]
         except DependencyError:

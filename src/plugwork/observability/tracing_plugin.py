@@ -17,19 +17,13 @@ from ..errors import DependencyError
 from ..plugins import AppInit, Component, Plugin
 from ..services import Service
 from . import logging as pw_logging
-from .otel import OtelRuntime
-from .otel_logs import StructlogExporter
-from .span_export import OpenTelemetryExporter
-from .tracing import (
-    PublishSpans,
-    TraceCarrier,
-    TracingMiddleware,
-    trace_ids_source,
-)
 from .tracing_settings import TracingSettings
 
+# Every app imports this module (a built-in plugin), enabled or not: the tracing modules are imported by
+# the hooks of an enabled plugin, never here.
 if TYPE_CHECKING:
     from ..app import App
+    from .otel import OtelRuntime
 
 
 class OtelService(Service):
@@ -67,6 +61,10 @@ class TracingPlugin(Plugin):
         return config.tracing_on or config.logs_on
 
     def on_app_init(self, init: AppInit) -> None:
+        from .otel import OtelRuntime
+        from .otel_logs import StructlogExporter
+        from .tracing import TraceCarrier, TracingMiddleware, trace_ids_source
+
         config: TracingSettings = self.config
         app = init.app
         runtime = self.runtime = OtelRuntime(
@@ -80,12 +78,14 @@ class TracingPlugin(Plugin):
         pw_logging.set_trace_hooks(trace_ids_source() if config.tracing_on else None, sink)
         if runtime.recorder is not None:
             from ..events.tracing import set_default_exporter
+            from .span_export import OpenTelemetryExporter
 
             # The PyModules Tracer API: traces of tracers without an exporter of their own become spans.
             set_default_exporter(OpenTelemetryExporter(runtime.tracer).export)
 
     async def start(self, app: App) -> Component | None:
         from ..queue.client import JobQueue
+        from .tracing import PublishSpans
 
         runtime = self.runtime
         if runtime is not None and runtime.recorder is not None:

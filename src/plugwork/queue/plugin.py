@@ -17,16 +17,17 @@ from ..errors import DependencyError
 from ..http.guard import RouteGuard
 from ..plugins import AppInit, Background, Component, Plugin
 from .access import JobsAccess, QueueSettings
-from .client import JobQueue
-from .factory import store_class, store_from_url
-from .metrics import QueueMetrics
-from .store import JobStore
 
+# Every app imports this module (a built-in plugin): the queue's own modules are imported by the hooks of
+# an enabled queue, so that ``queue_url: none`` costs nothing.
 if TYPE_CHECKING:
     import click
     from starlette.routing import BaseRoute
 
     from ..app import App
+    from .client import JobQueue
+    from .metrics import QueueMetrics
+    from .store import JobStore
 
 
 class QueuePlugin(Plugin):
@@ -46,10 +47,16 @@ class QueuePlugin(Plugin):
         url = app.settings.queue_url
         if not url or url == "none":
             return False
+        from .factory import store_class
+
         store_class(url)  # an unsupported URL or a missing extra fails here, before anything starts
         return True
 
     def on_app_init(self, init: AppInit) -> None:
+        from .client import JobQueue
+        from .factory import store_from_url
+        from .metrics import QueueMetrics
+
         settings = init.settings
         app = init.app
         store = self.store = store_from_url(settings.queue_url, auto_migrate=settings.queue_auto_migrate)

@@ -6,18 +6,20 @@ The built-in :class:`RegistryPlugin` turns on with ``PLUGWORK_REGISTRY_URL`` (``
 services with ``registry.remote("billing").call("charge", {...})``. See docs/registry.md.
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING
 
 from ..extras import lazy_exports
-from .models import Instance, SchemaRecord, Transports
-from .plugin import RegistryPlugin, registry_of, remote
-from .settings import RegistrySettings
-from .store import DEFAULT_REGISTRY_URL, RegistryStore, RegistryUnavailable, store_from_url
-from .view import Registry
 
 if TYPE_CHECKING:
+    from .models import Instance, SchemaRecord, Transports
+    from .plugin import RegistryPlugin, registry_of, remote
     from .remote import Remote
+    from .settings import DEFAULT_REGISTRY_URL, RegistrySettings
+    from .store import RegistryStore, RegistryUnavailable, store_from_url
     from .stubs import Stub
+    from .view import Registry
 
 __all__ = [
     "DEFAULT_REGISTRY_URL",
@@ -36,6 +38,22 @@ __all__ = [
     "store_from_url",
 ]
 
+# Names load on first use: every app imports the built-in plugin from this package, enabled or not, and
+# Remote and Stub need the registry extra (httpx, jsonschema).
+_WHERE = {
+    "models": ["Instance", "SchemaRecord", "Transports"],
+    "plugin": ["RegistryPlugin", "registry_of", "remote"],
+    "remote": ["Remote"],
+    "settings": ["DEFAULT_REGISTRY_URL", "RegistrySettings"],
+    "store": ["RegistryStore", "RegistryUnavailable", "store_from_url"],
+    "stubs": ["Stub"],
+    "view": ["Registry"],
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
-# Remote and Stub need the registry extra (httpx, jsonschema): imported when first asked for.
-__getattr__ = lazy_exports(__name__, {"Remote": "remote", "Stub": "stubs"})
+
+__getattr__ = lazy_exports(__name__, _MODULE_OF)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

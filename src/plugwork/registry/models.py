@@ -17,8 +17,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 HEALTH_STATUSES = ("GREEN", "YELLOW", "RED")
-MAX_METADATA_BYTES = 16 * 1024
-"""Metadata is for discovery hints, not payloads: an instance document stays small."""
 
 
 def utc(epoch: float) -> datetime:

@@ -15,23 +15,25 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
-from starlette.routing import BaseRoute
-
 from ..errors import DependencyError
 from ..observability.health import HealthStatus
 from ..observability.logging import get_logger
 from ..plugins import AppInit, Background, Component, Plugin
-from .heartbeat import HealthProbe, Heartbeat
-from .models import Instance, SchemaRecord, Transports, redact_url
 from .settings import RegistrySettings
-from .store import RegistryStore, store_class, store_from_url
-from .view import Registry
 
+# Every app imports this module (a built-in plugin), enabled or not: the registry's own modules are
+# imported by the hooks of an enabled registry, never here.
 if TYPE_CHECKING:
+    import click
+    from starlette.routing import BaseRoute
+
     from ..app import App
     from ..queue.client import JobQueue
+    from .heartbeat import Heartbeat
+    from .models import Instance
     from .remote import Remote
+    from .store import RegistryStore
+    from .view import Registry
 
 log = get_logger("plugwork.registry")
 FIRST_BEAT_TIMEOUT = 10.0
@@ -76,10 +78,14 @@ class RegistryPlugin(Plugin):
             return True
         if not self.settings.active:
             return False
+        from .store import store_class
+
         store_class(self.settings.store_url)  # a bad URL or a missing extra fails before anything starts
         return True
 
     def _make_store(self) -> RegistryStore:
+        from .store import store_from_url
+
         if self._shared_store is not None:
             return self._shared_store
         settings = self.settings
@@ -95,6 +101,8 @@ class RegistryPlugin(Plugin):
         return store_from_url(settings.store_url, database=settings.mongodb_database)
 
     def on_app_init(self, init: AppInit) -> None:
+        from .view import Registry
+
         app = init.app
         settings = self.settings
         instance_id = uuid.uuid4().hex
@@ -130,6 +138,9 @@ class RegistryPlugin(Plugin):
         return registry_openapi_paths()
 
     async def start(self, app: App) -> Component | None:
+        from .heartbeat import HealthProbe, Heartbeat
+        from .models import SchemaRecord, redact_url
+
         registry = self.registry
         assert registry is not None and registry.instance_id is not None
         loop = asyncio.get_running_loop()
@@ -166,6 +177,8 @@ class RegistryPlugin(Plugin):
         return Background("registry", None, stop=stop, close=registry.close)
 
     def _instance(self, app: App, instance_id: str) -> Instance:
+        from .models import Instance, Transports
+
         settings, app_settings = self.settings, app.settings
         host = settings.advertise_host or app_settings.http_host
         if host in _WILDCARDS:
@@ -246,6 +259,8 @@ def _bracket(host: str) -> str:
 
 def registry_of(app: App) -> Registry:
     """The running app's :class:`Registry` (the same object actions get injected by type)."""
+    from .view import Registry
+
     return app.get(Registry)
 
 

@@ -13,8 +13,11 @@ import orjson
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from ..config import PluginSettings
-from .models import MAX_METADATA_BYTES
-from .store import DEFAULT_REGISTRY_URL
+
+# What an app imports of the registry when the registry is off: this module and the plugin's, no more.
+DEFAULT_REGISTRY_URL = "sqlite:///.plugwork/registry.db"
+MAX_METADATA_BYTES = 16 * 1024
+"""Metadata is for discovery hints, not payloads: an instance document stays small."""
 
 Strategy = Literal["round_robin", "random", "least_in_flight", "shard"]
 

@@ -15,7 +15,6 @@ from typing import Protocol, runtime_checkable
 from ..errors import ConfigError, StoreError
 from .models import Instance, SchemaRecord, redact_url
 
-DEFAULT_REGISTRY_URL = "sqlite:///.plugwork/registry.db"
 MAX_INSTANCES = 10_000
 """The most instances one read returns: a bound on memory, far above any fleet a registry serves."""
 

@@ -52,8 +52,9 @@ if TYPE_CHECKING:
         Tenant,
         Urac,
     )
-    from .plugin import SoajsPlugin, SoajsSettings
+    from .plugin import SoajsPlugin
     from .registry import RegistryManager
+    from .settings import SoajsSettings
 
 __all__ = [
     "Application",
@@ -127,8 +128,9 @@ _WHERE = {
         "Tenant",
         "Urac",
     ],
-    "plugin": ["SoajsPlugin", "SoajsSettings"],
+    "plugin": ["SoajsPlugin"],
     "registry": ["RegistryManager"],
+    "settings": ["SoajsSettings"],
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 from .exceptions import InjectHeaderError
 from .models import ContextData, Registry
+from .settings import DEFAULT_MAX_HEADER_SIZE
 
 HEADER = "soajsinjectobj"
 SCOPE_KEY = "soajs"
 ENVIRON_KEY = "soajs.context"
-DEFAULT_MAX_HEADER_SIZE = 65_536
 current_pending: ContextVar[PendingContext | None] = ContextVar("plugwork_soajs_pending", default=None)
 """The checked header of the HTTP request being served, set by :class:`~plugwork.soajs.SOAJSMiddleware`."""
 

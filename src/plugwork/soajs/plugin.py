@@ -15,68 +15,25 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, field_validator
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
-from ..config import PluginSettings
 from ..errors import DefinitionError
 from ..extras import require
 from ..plugins import AppInit, Background, Component, Plugin
-from .carrier import SoajsCarrier, tenant_guard
-from .config import Config
-from .context import DEFAULT_MAX_HEADER_SIZE
-from .exceptions import RegistryError
-from .middleware import SOAJSMiddleware
-from .registration import CHECK_INTERVAL, HeartbeatServer, Registrar
+from .settings import SoajsSettings
 
+# Every app imports this module (a built-in plugin), enabled or not: the SOAJS modules (Pydantic models of
+# the registry, the gateway's client, which needs the `soajs` extra) are imported by the hooks of an
+# enabled plugin, never here.
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from ..app import App
     from ..plugins import ASGIApp
+    from .registration import Registrar
     from .registry import RegistryManager
 
+__all__ = ["SoajsPlugin", "SoajsSettings", "api_list"]
+
 _EXEMPT = frozenset({"/heartbeat", "/health", "/health/live", "/health/ready", "/metrics"})
-
-
-def _env(field: str, *names: str) -> AliasChoices:
-    return AliasChoices(field, f"PLUGWORK_SOAJS_{field.upper()}", *names)
-
-
-class SoajsSettings(PluginSettings):
-    """The SOAJS plugin's settings: the soajs-python environment variables, or ``plugins.soajs:`` in YAML."""
-
-    registry_api: str | None = Field(None, validation_alias=_env("registry_api", "SOAJS_REGISTRY_API"))
-    env: str = Field("dev", validation_alias=_env("env", "SOAJS_ENV"))
-    deploy_manual: bool = Field(False, validation_alias=_env("deploy_manual", "SOAJS_DEPLOY_MANUAL"))
-    service_version: str = Field(
-        "1", pattern=r"^[0-9]+(\.[0-9]+)?$", validation_alias=_env("service_version", "soajs_service_version")
-    )
-    group: str = Field("plugwork", validation_alias=_env("group", "SOAJS_SERVICE_GROUP"))
-    port: int | None = Field(None, gt=0, lt=65536, validation_alias=_env("port", "SOAJS_SERVICE_PORT"))
-    """The port the gateway calls (default: the app's ``http_port``)."""
-    ip: str = Field("127.0.0.1", validation_alias=_env("ip", "SOAJS_SRVIP"))
-    """The address the gateway reaches this service at."""
-    maintenance_host: str | None = Field(None, validation_alias=_env("maintenance_host"))
-    """Where the heartbeat server listens (default: the app's ``http_host``)."""
-    require_context: bool = Field(False, validation_alias=_env("require_context"))
-    """Refuse (401) HTTP requests without the gateway's header, except health probes."""
-    ext_key_required: bool = Field(True, validation_alias=_env("ext_key_required"))
-    oauth: bool = Field(False, validation_alias=_env("oauth"))
-    max_header_size: int = Field(
-        DEFAULT_MAX_HEADER_SIZE,
-        gt=0,
-        validation_alias=_env("max_header_size", "SOAJS_MAX_INJECT_HEADER_SIZE"),
-    )
-    timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("timeout_seconds"))
-    register_check_seconds: float = Field(
-        CHECK_INTERVAL, ge=1.0, validation_alias=_env("register_check_seconds")
-    )
-
-    @field_validator("registry_api", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
 
 class SoajsPlugin(Plugin):
@@ -97,8 +54,7 @@ class SoajsPlugin(Plugin):
         return True
 
     def on_app_init(self, init: AppInit) -> None:
-        # Here, not at the top: every app imports this module (a built-in plugin), and the registry's HTTP
-        # client needs the `soajs` extra.
+        from .carrier import SoajsCarrier, tenant_guard
         from .registry import RegistryManager
 
         config: SoajsSettings = init.config
@@ -117,6 +73,8 @@ class SoajsPlugin(Plugin):
         init.add_health_check("soajs_registry", registry.health)
 
     def asgi_middleware(self, app: App) -> Sequence[Callable[[ASGIApp], ASGIApp]]:
+        from .middleware import SOAJSMiddleware
+
         config: SoajsSettings = self.config
         registry = self.registry
 
@@ -132,6 +90,10 @@ class SoajsPlugin(Plugin):
         return [wrap]
 
     def routes(self, app: App) -> Sequence[BaseRoute]:
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
         async def heartbeat(request: Request) -> Response:
             ok = app.ready
             return Response(b'{"result":%s}' % (b"true" if ok else b"false"), 200 if ok else 503)
@@ -151,6 +113,10 @@ class SoajsPlugin(Plugin):
         }
 
     async def start(self, app: App) -> Component | None:
+        from .config import Config
+        from .exceptions import RegistryError
+        from .registration import HeartbeatServer, Registrar
+
         config: SoajsSettings = self.config
         registry = self.registry
         assert registry is not None

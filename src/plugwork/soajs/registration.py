@@ -20,12 +20,12 @@ import orjson
 from ..observability.logging import get_logger
 from .config import Config
 from .exceptions import RegistryError
+from .settings import CHECK_INTERVAL
 
 if TYPE_CHECKING:
     from .wire import RegistryApi
 
 log = get_logger("plugwork.soajs.registration")
-CHECK_INTERVAL = 5.0
 
 
 class Registrar:

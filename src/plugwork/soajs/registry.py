@@ -29,7 +29,8 @@ from .exceptions import (
     ServiceNotFoundError,
 )
 from .models import CustomRegistry, Database, Registry, Resource, Service
-from .registration import CHECK_INTERVAL, Registrar
+from .registration import Registrar
+from .settings import CHECK_INTERVAL
 from .wire import RegistryApi
 
 log = get_logger("plugwork.soajs.registry")
