@@ -455,23 +455,30 @@ def test_response_payload_for_every_kind_of_outcome():
     assert response_payload("a", odd)["fields"] == {"errors": "name"}
 
 
-async def test_no_reply_outlives_run_after_a_second_cancellation(hub, app, gate, monkeypatch):
-    """stop() cancels a stuck handler, whose 503 reply is slow; at run()'s end it is cancelled again.
-    Nothing the consumer started may still be pending once run() has returned."""
+async def test_no_task_outlives_run_after_stop_cancels_a_stuck_handler(hub, app, gate):
+    """stop() cancels a stuck handler, whose 503 goes out without waiting on the socket; nothing the consumer
+    started is still pending once run() has returned."""
     consumer = make(hub, app, drain_timeout=0.05, send_timeout=0.2)
-    real_respond = consumer._respond
-
-    async def slow_respond(link: Any, ref: str, payload: dict[str, Any]) -> None:
-        if payload.get("message") == "Consumer is shutting down":
-            await asyncio.sleep(1.0)
-        await real_respond(link, ref, payload)
-
-    monkeypatch.setattr(consumer, "_respond", slow_respond)
     task = asyncio.create_task(consumer.run())
     await joined(hub, consumer)
-    await hub.start_request("slow", {"tag": "stuck"})
+    stuck = await hub.start_request("slow", {"tag": "stuck"})
     await hub.wait_until(lambda: gate.started == 1)
     await asyncio.wait_for(consumer.stop(), 10)
     await asyncio.wait_for(task, 10)
-    lingering = [t for t in asyncio.all_tasks() if not t.done() and "slow_respond" in repr(t.get_coro())]
+    lingering = [t for t in asyncio.all_tasks() if not t.done() and "PlugboardConsumer" in repr(t.get_coro())]
     assert lingering == []
+    assert (await asyncio.wait_for(stuck, 5))["message"] == "Consumer is shutting down"
+
+
+async def test_a_hub_that_stops_reading_gets_the_connection_dropped_after_send_timeout(hub, app):
+    """Responses pile up while the hub reads nothing: the consumer stops reading requests, and drops the
+    connection once its sends have been blocked for send_timeout (then reconnects)."""
+    consumer = make(hub, app, send_timeout=0.2, max_frame_bytes=4 * 1024 * 1024)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        conn = hub.connections[0]
+        conn.ws.transport.pause_reading()
+        for _ in range(40):  # 40 MB of answers: more than the socket buffers hold
+            await hub.start_request("echo", {"text": "x" * 100_000, "times": 10}, conn)
+        await hub.wait_until(lambda: "send blocked" in (consumer.health()[1]["last_error"] or ""))
+        await joined(hub, consumer, count=2)  # and it came back
