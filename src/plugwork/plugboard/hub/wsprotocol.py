@@ -1,4 +1,16 @@
-"""The hub's WebSocket protocol: uvicorn's ``websockets-sansio`` one, with two defects of it fixed.
+"""The hub's WebSocket protocol: uvicorn's ``websockets-sansio`` one, with a direct path for frames and two
+defects of it fixed.
+
+The direct path: the protocol offers itself to the app as the scope extension :data:`FRAMES_EXTENSION`.
+The hub's socket code (:mod:`.sockets`) then sets :attr:`HubWebSocketProtocol.on_frame`, which sees each
+text frame as soon as websockets has parsed it (while nothing waits in the ASGI receive queue, so that
+the order of messages holds); a frame it takes is settled there, without the receive queue, a decode to
+``str`` and uvicorn's pause and resume of reading around every queued message. Anything it declines goes
+through the ASGI queue as before. :meth:`HubWebSocketProtocol.send_text` sends without the ASGI message,
+and the frames sent within one event-loop tick leave in one write (a burst of producer requests to one
+consumer is one system call instead of one each).
+
+The fixes:
 
 1. A handshake websockets cannot parse — a request line over its 8 KiB limit (a consumer's long ``actions``
    query), header lines too long or too many — gets an answer. uvicorn feeds the bytes to websockets, which
@@ -14,16 +26,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage
-from websockets.http11 import MAX_LINE_LENGTH, Response
+from websockets.exceptions import InvalidMessage, InvalidState
+from websockets.frames import Frame
+from websockets.http11 import MAX_LINE_LENGTH, Request, Response
 
 log = logging.getLogger(__name__)
 
 ACTIONS_HINT = 'send the actions map in the phx_join payload ({"actions": {...}}) instead of the URL'
+FRAMES_EXTENSION = "plugwork.websocket.frames"
+"""The scope extension ``{"protocol": HubWebSocketProtocol}`` of a socket that offers the direct path."""
 
 
 def handshake_refusal(exc: BaseException) -> tuple[int, str]:
@@ -39,7 +56,54 @@ def handshake_refusal(exc: BaseException) -> tuple[int, str]:
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O websockets protocol, answering unparsable handshakes and denials cleanly."""
+    """uvicorn's sans-I/O websockets protocol with a direct path for frames (see the module docstring),
+    answering unparsable handshakes and denials cleanly."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_frame: Callable[[bytes], bool] | None = None
+        """Offered each whole text frame first; True when it took it, False to queue it for ``receive()``."""
+        self._flush_scheduled = False
+
+    # -- the direct path -------------------------------------------------------------------------------------
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if not self.handshake_complete:  # the app runs (its task has not started yet): offer the direct path
+            self.scope["extensions"][FRAMES_EXTENSION] = {"protocol": self}
+
+    def handle_text(self, event: Frame) -> None:
+        handler = self.on_frame
+        # bytes(): the data is bytes already, and bytes() returns it as it is
+        if (
+            handler is not None
+            and event.fin
+            and self.queue.empty()
+            and not self.close_sent
+            and handler(bytes(event.data))
+        ):
+            return
+        super().handle_text(event)
+
+    def send_text(self, data: bytes) -> None:
+        """Send a UTF-8 text frame with the other frames of this tick (ClientDisconnected if closing)."""
+        if self.disconnected or self.close_sent or not self.handshake_complete:
+            raise ClientDisconnected()
+        try:
+            self.conn.send_text(data)
+        except InvalidState:
+            raise ClientDisconnected() from None
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        output = self.conn.data_to_send()
+        if output and not self.transport.is_closing():
+            self.transport.writelines(output)
+
+    # -- the fixes -------------------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         if self.handshake_initiated:
