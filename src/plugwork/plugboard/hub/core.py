@@ -215,7 +215,8 @@ class Hub:
     async def join(self, socket: ConsumerSocket) -> int:
         """Route requests to a socket that joined ``service``; returns the service's consumer count."""
         assert socket.actions is not None, "a socket declares its actions before it joins"
-        consumer = Consumer(socket.id, socket.service_id, self.id, socket.send_request)
+        send, send_now = socket.send_request, socket.send_request_now
+        consumer = Consumer(socket.id, socket.service_id, self.id, send, send_now)
         self.sockets[socket.id] = socket
         self.by_service.setdefault(socket.service_id, {})[socket.id] = socket
         self.router.add(consumer)

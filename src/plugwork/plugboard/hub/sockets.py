@@ -131,6 +131,16 @@ async def serve_consumer(hub: Hub, scope: Scope, receive: Receive, send: Send) -
     return None
 
 
+def request_message(
+    ref: str, action: str, fields: Any, headers: dict[str, str] | None, join_ref: str | None
+) -> Message:
+    """The ``request`` push for a producer's request, with its carried headers."""
+    payload = {"action": action, "fields": fields, "response_ref": ref}
+    if headers:
+        payload["headers"] = headers
+    return Message(SERVICE_TOPIC, "request", payload, None, join_ref)
+
+
 MALFORMED = "response payload must be {status_code: int 200..599, message: str|null, fields: {...}}"
 
 
@@ -335,10 +345,17 @@ class ConsumerSocket:
         self, ref: str, action: str, fields: Any, headers: dict[str, str] | None = None
     ) -> None:
         """Push a producer's request on ``service`` (the router's send function), with its carried headers."""
-        payload = {"action": action, "fields": fields, "response_ref": ref}
-        if headers:
-            payload["headers"] = headers
-        await self.send(Message(SERVICE_TOPIC, "request", payload, None, self.join_ref))
+        await self.send(request_message(ref, action, fields, headers, self.join_ref))
+
+    def send_request_now(self, ref: str, action: str, fields: Any, headers: dict[str, str] | None) -> bool:
+        """The same without waiting, on the direct path (the router's ``send_now``); False when it cannot:
+        no direct path, or the consumer is not reading (then :meth:`send_request` waits for it)."""
+        frames = self._frames
+        if frames is None or not frames.writable.is_set():
+            return False
+        message = request_message(ref, action, fields, headers, self.join_ref)
+        frames.send_text(self.serializer.encode_bytes(message))
+        return True
 
     async def push(self, event: str, payload: dict[str, Any]) -> None:
         """Push an event on ``service``; a socket that is gone is ignored."""

@@ -64,6 +64,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         self.on_frame: Callable[[bytes], bool] | None = None
         """Offered each whole text frame first; True when it took it, False to queue it for ``receive()``."""
         self._flush_scheduled = False
+        self._reading = False  # in data_received: frames sent now leave when the read is handled
 
     # -- the direct path -------------------------------------------------------------------------------------
 
@@ -95,7 +96,8 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected() from None
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+            if not self._reading:
+                self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -103,11 +105,22 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         if output and not self.transport.is_closing():
             self.transport.writelines(output)
 
+    def _read_frames(self, data: bytes) -> None:
+        # Answers read here free slots, and the router sends the next queued requests on them at once:
+        # they leave when this read is handled, before the producers' tasks write their HTTP answers.
+        self._reading = True
+        try:
+            super().data_received(data)
+        finally:
+            self._reading = False
+            if self._flush_scheduled:
+                self._flush()
+
     # -- the fixes -------------------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         if self.handshake_initiated:
-            super().data_received(data)
+            self._read_frames(data)
             return
         self.conn.receive_data(data)
         exc = self.conn.handshake_exc
