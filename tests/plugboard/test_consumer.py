@@ -17,7 +17,7 @@ from plugwork.actions import Action
 from plugwork.dispatch import Dispatcher
 from plugwork.errors import ConfigError
 from plugwork.plugboard.consumer import PlugboardConsumer
-from plugwork.plugboard.protocol import HEARTBEAT, PHX_LEAVE
+from plugwork.plugboard.protocol import HEARTBEAT, PHX_LEAVE, SERVICE_TOPIC, Message, reply
 from plugwork.plugboard.schema import actions_map
 
 FAST: dict[str, Any] = {"reconnect_min": 0.01, "reconnect_max": 0.05, "connect_timeout": 5.0}
@@ -100,6 +100,28 @@ async def test_v2_sends_vsn_and_speaks_arrays(hub, app):
         assert response == {"status_code": 200, "message": None, "fields": {"result": 5}}
         answer = next(m for m in conn.received if m.event == "response")
         assert answer.join_ref == join.join_ref  # a V2 push carries its channel's join_ref
+
+
+class PushRightAfterTheJoinReply(FakePlugboard):
+    """Answers the join and pushes a newer consumer count in the same write (one read for the consumer)."""
+
+    async def _join(self, conn: Any, message: Message) -> None:
+        conn.joined, conn.join_ref = True, message.join_ref or message.ref
+        self.joins += 1
+        response = {"service": self.service, "token": conn.token, "num_consumers": 1}
+        newer = Message(SERVICE_TOPIC, "num_consumers", {"num_consumers": 3}, None, conn.join_ref)
+        protocol = conn.ws.protocol
+        for frame in (reply(message, "ok", response), newer):
+            protocol.send_text(conn.serializer.encode(frame).encode())
+        conn.ws.transport.writelines(protocol.data_to_send())
+
+
+async def test_a_push_read_right_after_the_join_reply_is_newer_than_the_reply(app):
+    async with PushRightAfterTheJoinReply() as hub:
+        consumer = make(hub, app)
+        async with serving(consumer):
+            await joined(hub, consumer)
+            assert consumer.health()[1]["num_consumers"] == 3
 
 
 async def test_join_reply_state_is_kept_and_token_value_never_shown(hub, app):

@@ -320,8 +320,7 @@ class PlugboardConsumer:
         try:
             link.join_ref = link.next_ref()
             join = Message(SERVICE_TOPIC, PHX_JOIN, self.join_payload(), link.join_ref, link.join_ref)
-            reply = await link.call(join, self._connect_timeout)
-            self._on_joined(reply)
+            await link.call(join, self._connect_timeout, self._on_joined)
             joined_at = loop.time()
             heartbeat = asyncio.create_task(self._heartbeat(link))
             stopped = asyncio.create_task(self._stop_event.wait())
@@ -346,6 +345,7 @@ class PlugboardConsumer:
                 await asyncio.wait(tasks, timeout=self._send_timeout)
 
     def _on_joined(self, reply: Any) -> None:
+        """The join reply, applied as it is read (pushes read after it are newer); Refused if it says no."""
         if not isinstance(reply, dict) or reply.get("status") != "ok":
             response = reply.get("response") if isinstance(reply, dict) else None
             reason = response.get("reason") if isinstance(response, dict) else None

@@ -166,7 +166,7 @@ class Link:
         self.close_reason: str | None = None
         self.ended: asyncio.Future[None] = ws.loop.create_future()
         self._ref = 0
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[Any], Callable[[Any], None] | None]] = {}
         ws.send_timeout = send_timeout
         ws.on_frame = on_frame
         ws.on_lost = self.end
@@ -178,12 +178,18 @@ class Link:
         self._ref += 1
         return str(self._ref)
 
-    async def call(self, message: Message, reply_within: float) -> Any:
-        """Send ``message`` (it must carry a ref) and return its reply payload within ``reply_within`` s."""
+    async def call(
+        self, message: Message, reply_within: float, on_reply: Callable[[Any], None] | None = None
+    ) -> Any:
+        """Send ``message`` (it must carry a ref) and return its reply payload within ``reply_within`` s.
+
+        ``on_reply`` sees the payload as the reply is read, before any later frame: what a join reply says
+        must not overwrite what pushes read after it said (they are newer).
+        """
         assert message.ref is not None
         future: asyncio.Future[Any] = self.ws.loop.create_future()
         self.send(self.serializer.encode_bytes(message))
-        self._pending[message.ref] = future
+        self._pending[message.ref] = (future, on_reply)
         try:
             async with asyncio.timeout(reply_within):
                 return await future
@@ -192,15 +198,23 @@ class Link:
 
     def resolve(self, ref: str | None, payload: Any) -> None:
         """Hand a ``phx_reply`` to whoever awaits it; replies nobody awaits are dropped."""
-        future = self._pending.get(ref) if ref is not None else None
-        if future is not None and not future.done():
-            future.set_result(payload)
+        pending = self._pending.get(ref) if ref is not None else None
+        if pending is None or pending[0].done():
+            return
+        future, on_reply = pending
+        if on_reply is not None:
+            try:
+                on_reply(payload)
+            except Exception as exc:
+                future.set_exception(exc)
+                return
+        future.set_result(payload)
 
     def end(self, reason: str) -> None:
         """The session is over (lost, or ended by the hub): every awaited reply fails now."""
         if self.close_reason is None:
             self.close_reason = reason
-        for future in self._pending.values():
+        for future, _ in self._pending.values():
             if not future.done():
                 future.set_exception(Disconnected(self.close_reason))
         if not self.ended.done():
