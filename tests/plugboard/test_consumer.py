@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,11 +13,15 @@ import orjson
 import pytest
 from consumer_fixtures import Gate, build
 from fake_plugboard import ACTIONS_MISMATCH, TOKEN_INVALID, FakePlugboard
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from plugwork.actions import Action
 from plugwork.dispatch import Dispatcher
 from plugwork.errors import ConfigError
 from plugwork.plugboard.consumer import PlugboardConsumer
+from plugwork.plugboard.consumer_link import text_frame
 from plugwork.plugboard.protocol import HEARTBEAT, PHX_LEAVE, SERVICE_TOPIC, Message, reply
 from plugwork.plugboard.schema import actions_map
 
@@ -504,3 +509,13 @@ async def test_a_hub_that_stops_reading_gets_the_connection_dropped_after_send_t
             await hub.start_request("echo", {"text": "x" * 100_000, "times": 10}, conn)
         await hub.wait_until(lambda: "send blocked" in (consumer.health()[1]["last_error"] or ""))
         await joined(hub, consumer, count=2)  # and it came back
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_the_consumers_own_frames_are_what_a_websocket_server_reads(size: int) -> None:
+    data = bytes(range(32, 127)) * (size // 95) + b"x" * (size % 95)
+    server = ServerProtocol(state=State.OPEN, max_size=None)
+    server.receive_data(text_frame(data, os.urandom(4)))
+    [frame] = server.events_received()
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, data)
+    assert server.parser_exc is None

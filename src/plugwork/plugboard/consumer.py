@@ -447,7 +447,9 @@ class PlugboardConsumer:
         assert isinstance(action, str)
         # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
         self._admitted += 1
-        self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        task = link.ws.loop.create_task(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return None
 
     def _carried(self, payload: dict[str, Any]) -> dict[str, str] | None:
@@ -458,11 +460,6 @@ class PlugboardConsumer:
         if isinstance(correlation, str) and 0 < len(correlation) <= _MAX_CORRELATION_ID:
             headers.setdefault(CORRELATION_HEADER, correlation)
         return headers or None
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _serve(
         self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
@@ -480,7 +477,7 @@ class PlugboardConsumer:
     async def _invoke(
         self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
     ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
+        loop = link.ws.loop  # not asyncio.get_running_loop(): on Python 3.11 that is a getpid() system call
         deadline = None if self._request_timeout is None else loop.time() + self._request_timeout
         if self._slots.locked():  # only a request that has to wait pays for a timer
             self._waiting += 1
@@ -495,7 +492,12 @@ class PlugboardConsumer:
             await self._slots.acquire()
         self._running += 1
         try:
-            context = Context(transport="plugboard", request_id=ref, deadline=deadline)
+            # The producer's correlation id when it carries one (a fresh one costs a getrandom() call).
+            correlation = headers.get(CORRELATION_HEADER) if headers is not None else None
+            if correlation:
+                context = Context(correlation, "plugboard", request_id=ref, deadline=deadline)
+            else:
+                context = Context(transport="plugboard", request_id=ref, deadline=deadline)
             try:
                 if headers is not None:
                     self._carriers.extract(headers, context)
