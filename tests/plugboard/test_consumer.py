@@ -242,6 +242,24 @@ async def test_malformed_frames_are_skipped(hub, app):
         assert hub.joins == 1  # no reconnect was needed
 
 
+async def test_pings_and_fragmented_requests_are_read_like_any_frame(hub, app):
+    consumer = make(hub, app)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        conn = hub.connections[0]
+        await asyncio.wait_for(await conn.ws.ping(), 5)  # a WebSocket ping: websockets answers it
+        future = await hub.start_request("add", {"a": 1, "b": 2})  # sent whole; then one sent in parts
+        request = {"action": "add", "fields": {"a": 2, "b": 2}, "response_ref": "in-parts"}
+        frame = orjson.dumps(
+            {"topic": "service", "event": "request", "payload": request, "ref": None}
+        ).decode()
+        await conn.ws.send(iter([frame[:7], frame[7:40], frame[40:]]))
+        assert (await asyncio.wait_for(future, 5))["fields"] == {"result": 3}
+        await hub.wait_until(lambda: any(ref == "in-parts" for ref, _ in hub.responses))
+        assert dict(hub.responses)["in-parts"]["fields"] == {"result": 4}
+        assert consumer.health()[1]["malformed_frames"] == 0 and hub.joins == 1
+
+
 # ------------------------------------------------------------------------------------- state pushes
 
 

@@ -3,12 +3,14 @@ defects of it fixed.
 
 The direct path: the protocol offers itself to the app as the scope extension :data:`FRAMES_EXTENSION`.
 The hub's socket code (:mod:`.sockets`) then sets :attr:`HubWebSocketProtocol.on_frame`, which sees each
-text frame as soon as websockets has parsed it (while nothing waits in the ASGI receive queue, so that
-the order of messages holds); a frame it takes is settled there, without the receive queue, a decode to
-``str`` and uvicorn's pause and resume of reading around every queued message. Anything it declines goes
-through the ASGI queue as before. :meth:`HubWebSocketProtocol.send_text` sends without the ASGI message,
-and the frames sent within one event-loop tick leave in one write (a burst of producer requests to one
-consumer is one system call instead of one each).
+text frame as soon as it is read (while nothing waits in the ASGI receive queue, so that the order of
+messages holds); a frame it takes is settled there, without the receive queue, a decode to ``str`` and
+uvicorn's pause and resume of reading around every queued message. Anything it declines goes through the
+ASGI queue as before. Data frames are cut by :class:`~plugwork.plugboard.frames.FrameReader` (websockets'
+parser costs 3-4 µs a frame; it still gets pings, closes and anything malformed).
+:meth:`HubWebSocketProtocol.send_text` sends without the ASGI message, and the frames sent within one
+event-loop tick leave in one write (a burst of producer requests to one consumer is one system call
+instead of one each).
 
 The fixes:
 
@@ -33,8 +35,11 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage, InvalidState
-from websockets.frames import Frame
+from websockets.frames import Frame, Opcode
 from websockets.http11 import MAX_LINE_LENGTH, Request, Response
+from websockets.protocol import State
+
+from ..frames import TEXT, DataFrame, FrameReader
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         """Offered each whole text frame first; True when it took it, False to queue it for ``receive()``."""
         self._flush_scheduled = False
         self._reading = False  # in data_received: frames sent now leave when the read is handled
+        self._reader: FrameReader | None = None
 
     # -- the direct path -------------------------------------------------------------------------------------
 
@@ -74,17 +80,37 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             self.scope["extensions"][FRAMES_EXTENSION] = {"protocol": self}
 
     def handle_text(self, event: Frame) -> None:
-        handler = self.on_frame
         # bytes(): the data is bytes already, and bytes() returns it as it is
-        if (
-            handler is not None
-            and event.fin
-            and self.queue.empty()
-            and not self.close_sent
-            and handler(bytes(event.data))
-        ):
+        if not (event.fin and self._offer(bytes(event.data))):
+            super().handle_text(event)
+
+    def _offer(self, data: bytes) -> bool:
+        handler = self.on_frame
+        return handler is not None and self.queue.empty() and not self.close_sent and handler(data)
+
+    def _at_frame_boundary(self) -> bool:
+        # The first read after the handshake, when websockets holds no partial frame: from then on, the
+        # frame reader cuts the stream, and websockets sees only whole frames.
+        return (
+            self.handshake_complete
+            and self.initial_response is None
+            and self.conn.state is State.OPEN
+            and not self.conn.reader.buffer
+        )
+
+    def _data_frame(self, frame: DataFrame) -> None:
+        opcode, fin, payload = frame
+        if self.conn.state is not State.OPEN:
+            return  # after a close, as websockets' parser would: data is discarded
+        if opcode == TEXT and fin and self._offer(payload):
             return
-        super().handle_text(event)
+        event = Frame(Opcode(opcode), payload, fin)
+        if opcode == TEXT:
+            super().handle_text(event)
+        elif opcode == Opcode.BINARY:
+            self.handle_bytes(event)
+        else:
+            self.handle_cont(event)
 
     def send_text(self, data: bytes) -> None:
         """Send a UTF-8 text frame with the other frames of this tick (ClientDisconnected if closing)."""
@@ -110,7 +136,17 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         # they leave when this read is handled, before the producers' tasks write their HTTP answers.
         self._reading = True
         try:
-            super().data_received(data)
+            reader = self._reader
+            if reader is None and self._at_frame_boundary():
+                reader = self._reader = FrameReader(masked=True, max_size=self.config.ws_max_size)
+            if reader is None:
+                super().data_received(data)
+                return
+            for frame in reader.feed(data):
+                if isinstance(frame, bytes):
+                    super().data_received(frame)  # a ping, a close, or what the reader would not read
+                else:
+                    self._data_frame(frame)
         finally:
             self._reading = False
             if self._flush_scheduled:
