@@ -1,12 +1,13 @@
 """Plugboard benchmark: producer -> hub -> consumer -> producer round trips beside direct HTTP calls.
 
-One run starts, as separate processes: the bench app served over HTTP (``POST /actions/greet``), a Plugwork
-hub (``plugwork hub`` on a fresh SQLite store) and 1, then 4, Plugwork consumers of the same action, each
-started as users start one: ``plugwork run bench.apps.consumer_app:app`` with ``PLUGWORK_PLUGBOARD_URL``
-and ``PLUGWORK_PLUGBOARD_TOKEN`` set (log level WARNING, no job queue). The same
-load generator (wrk) drives each: one request at a time (``-t1 -c1``) and 50 concurrent producers
-(``-t2 -c50``). Prints requests/s and p50/p99 latency of each, the latency the hub adds to the p50 round trip
-and the hub's share of the direct throughput. Needs wrk on PATH (apt-get install wrk).
+One run starts, as separate processes: the bench app served over HTTP (``POST /actions/greet``) the way
+users serve it, ``plugwork run bench.apps.consumer_app:app`` without a hub (log level WARNING, no job
+queue); a Plugwork hub (``plugwork hub`` on a fresh SQLite store); and 1, then 4, Plugwork consumers of the
+same action, each started as users start one: the same ``plugwork run`` with ``PLUGWORK_PLUGBOARD_URL`` and
+``PLUGWORK_PLUGBOARD_TOKEN`` set. The same load generator (wrk) drives each: one request at a time
+(``-t1 -c1``) and 50 concurrent producers (``-t2 -c50``). Prints requests/s and p50/p99 latency of each,
+the CPU time per request of every process under the concurrent load (wrk's too), the latency the hub adds
+to the p50 round trip and the hub's share of the direct throughput. Needs wrk on PATH (apt-get install wrk).
 
     python bench/plugboard.py [--duration 5] [--connections 50] [--ws IMPL] [--profile hub.prof]
 
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import json
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, cpu_seconds, free_port, process, table, uvicorn_server, wait_for_port
+from common import ROOT, cpu_seconds, free_port, process, table, wait_for_port
 from http_rpc import run_wrk
 
 DIRECT_LUA = """
@@ -79,16 +81,20 @@ def wait_consumers(port: int, count: int, timeout: float = 20.0) -> None:
 def measure(
     url: str, lua: str, duration: int, connections: int, pids: dict[str, list[int]]
 ) -> dict[str, dict[str, float]]:
-    """Both loads; under the concurrent one, also each role's CPU µs per request (``pids`` by role)."""
+    """Both loads; under the concurrent one, also the CPU µs per request of each role (``pids``) and wrk."""
     run_wrk(url, 1, connections, 2, lua)  # warm-up
     sequential = run_wrk(url, duration, 1, 1, lua)
     before = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is this process's child
     concurrent = run_wrk(url, duration, connections, 2, lua)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests = concurrent["rps"] * duration
     cpu = {
         role: 1e6 * (sum(cpu_seconds(pid) for pid in group) - before[role]) / requests
         for role, group in pids.items()
     }
+    wrk = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    cpu["wrk"] = 1e6 * wrk / requests
     return {"sequential": sequential, "concurrent": concurrent, "cpu_us": cpu}
 
 
@@ -116,15 +122,17 @@ def main() -> None:
     hub_cmd += ["--store", store_url, "--log-level", "warning", *(["--ws", args.ws] if args.ws else [])]
     # Consumers as users run them: `plugwork run` with the hub's URL and token in the environment.
     plugwork = Path(sys.executable).parent / "plugwork"
+    app_env = {"PLUGWORK_QUEUE_URL": "none", "PLUGWORK_LOG_LEVEL": "WARNING"}
     consumer_env = {
+        **app_env,
         "PLUGWORK_PLUGBOARD_URL": f"ws://127.0.0.1:{hub_port}/websocket",
         "PLUGWORK_PLUGBOARD_TOKEN": creds["token"],
-        "PLUGWORK_QUEUE_URL": "none",
-        "PLUGWORK_LOG_LEVEL": "WARNING",
     }
     with contextlib.ExitStack() as stack:
-        direct = stack.enter_context(uvicorn_server("bench.apps.plugwork_app:asgi", direct_port))
-        print("direct HTTP: POST /actions/greet ...", flush=True)
+        cmd = [str(plugwork), "run", "bench.apps.consumer_app:app", "--port", str(direct_port)]
+        direct = stack.enter_context(process(cmd, app_env))
+        wait_for_port(direct_port)
+        print("direct HTTP (plugwork run, no hub): POST /actions/greet ...", flush=True)
         results["direct HTTP"] = measure(
             f"http://127.0.0.1:{direct_port}/actions/greet",
             str(direct_lua),
@@ -175,11 +183,12 @@ def report(results: dict[str, dict[str, dict[str, Any]]], connections: int) -> N
         "p99 ms",
     ]
     print(table(headers, rows))
-    print(f"\nCPU µs per request under {connections} producers, by process:")
+    print(f"\nCPU µs per request under {connections} producers, by process (wrk: the load generator):")
     for name, runs in results.items():
         cpu = runs["cpu_us"]
         parts = ", ".join(f"{role} {value:.1f}" for role, value in cpu.items())
-        print(f"  {name}: {parts} (total {sum(cpu.values()):.1f})")
+        served = sum(value for role, value in cpu.items() if role != "wrk")
+        print(f"  {name}: {parts} (served {served:.1f}, with wrk {sum(cpu.values()):.1f})")
     direct = results["direct HTTP"]
     print()
     for name, runs in results.items():

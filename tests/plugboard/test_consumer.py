@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,12 +13,16 @@ import orjson
 import pytest
 from consumer_fixtures import Gate, build
 from fake_plugboard import ACTIONS_MISMATCH, TOKEN_INVALID, FakePlugboard
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from plugwork.actions import Action
 from plugwork.dispatch import Dispatcher
 from plugwork.errors import ConfigError
 from plugwork.plugboard.consumer import PlugboardConsumer
-from plugwork.plugboard.protocol import HEARTBEAT, PHX_LEAVE
+from plugwork.plugboard.consumer_link import text_frame
+from plugwork.plugboard.protocol import HEARTBEAT, PHX_LEAVE, SERVICE_TOPIC, Message, reply
 from plugwork.plugboard.schema import actions_map
 
 FAST: dict[str, Any] = {"reconnect_min": 0.01, "reconnect_max": 0.05, "connect_timeout": 5.0}
@@ -100,6 +105,28 @@ async def test_v2_sends_vsn_and_speaks_arrays(hub, app):
         assert response == {"status_code": 200, "message": None, "fields": {"result": 5}}
         answer = next(m for m in conn.received if m.event == "response")
         assert answer.join_ref == join.join_ref  # a V2 push carries its channel's join_ref
+
+
+class PushRightAfterTheJoinReply(FakePlugboard):
+    """Answers the join and pushes a newer consumer count in the same write (one read for the consumer)."""
+
+    async def _join(self, conn: Any, message: Message) -> None:
+        conn.joined, conn.join_ref = True, message.join_ref or message.ref
+        self.joins += 1
+        response = {"service": self.service, "token": conn.token, "num_consumers": 1}
+        newer = Message(SERVICE_TOPIC, "num_consumers", {"num_consumers": 3}, None, conn.join_ref)
+        protocol = conn.ws.protocol
+        for frame in (reply(message, "ok", response), newer):
+            protocol.send_text(conn.serializer.encode(frame).encode())
+        conn.ws.transport.writelines(protocol.data_to_send())
+
+
+async def test_a_push_read_right_after_the_join_reply_is_newer_than_the_reply(app):
+    async with PushRightAfterTheJoinReply() as hub:
+        consumer = make(hub, app)
+        async with serving(consumer):
+            await joined(hub, consumer)
+            assert consumer.health()[1]["num_consumers"] == 3
 
 
 async def test_join_reply_state_is_kept_and_token_value_never_shown(hub, app):
@@ -213,6 +240,24 @@ async def test_malformed_frames_are_skipped(hub, app):
         assert status == "GREEN"
         assert details["malformed_frames"] == 4
         assert hub.joins == 1  # no reconnect was needed
+
+
+async def test_pings_and_fragmented_requests_are_read_like_any_frame(hub, app):
+    consumer = make(hub, app)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        conn = hub.connections[0]
+        await asyncio.wait_for(await conn.ws.ping(), 5)  # a WebSocket ping: websockets answers it
+        future = await hub.start_request("add", {"a": 1, "b": 2})  # sent whole; then one sent in parts
+        request = {"action": "add", "fields": {"a": 2, "b": 2}, "response_ref": "in-parts"}
+        frame = orjson.dumps(
+            {"topic": "service", "event": "request", "payload": request, "ref": None}
+        ).decode()
+        await conn.ws.send(iter([frame[:7], frame[7:40], frame[40:]]))
+        assert (await asyncio.wait_for(future, 5))["fields"] == {"result": 3}
+        await hub.wait_until(lambda: any(ref == "in-parts" for ref, _ in hub.responses))
+        assert dict(hub.responses)["in-parts"]["fields"] == {"result": 4}
+        assert consumer.health()[1]["malformed_frames"] == 0 and hub.joins == 1
 
 
 # ------------------------------------------------------------------------------------- state pushes
@@ -455,23 +500,40 @@ def test_response_payload_for_every_kind_of_outcome():
     assert response_payload("a", odd)["fields"] == {"errors": "name"}
 
 
-async def test_no_reply_outlives_run_after_a_second_cancellation(hub, app, gate, monkeypatch):
-    """stop() cancels a stuck handler, whose 503 reply is slow; at run()'s end it is cancelled again.
-    Nothing the consumer started may still be pending once run() has returned."""
+async def test_no_task_outlives_run_after_stop_cancels_a_stuck_handler(hub, app, gate):
+    """stop() cancels a stuck handler, whose 503 goes out without waiting on the socket; nothing the consumer
+    started is still pending once run() has returned."""
     consumer = make(hub, app, drain_timeout=0.05, send_timeout=0.2)
-    real_respond = consumer._respond
-
-    async def slow_respond(link: Any, ref: str, payload: dict[str, Any]) -> None:
-        if payload.get("message") == "Consumer is shutting down":
-            await asyncio.sleep(1.0)
-        await real_respond(link, ref, payload)
-
-    monkeypatch.setattr(consumer, "_respond", slow_respond)
     task = asyncio.create_task(consumer.run())
     await joined(hub, consumer)
-    await hub.start_request("slow", {"tag": "stuck"})
+    stuck = await hub.start_request("slow", {"tag": "stuck"})
     await hub.wait_until(lambda: gate.started == 1)
     await asyncio.wait_for(consumer.stop(), 10)
     await asyncio.wait_for(task, 10)
-    lingering = [t for t in asyncio.all_tasks() if not t.done() and "slow_respond" in repr(t.get_coro())]
+    lingering = [t for t in asyncio.all_tasks() if not t.done() and "PlugboardConsumer" in repr(t.get_coro())]
     assert lingering == []
+    assert (await asyncio.wait_for(stuck, 5))["message"] == "Consumer is shutting down"
+
+
+async def test_a_hub_that_stops_reading_gets_the_connection_dropped_after_send_timeout(hub, app):
+    """Responses pile up while the hub reads nothing: the consumer stops reading requests, and drops the
+    connection once its sends have been blocked for send_timeout (then reconnects)."""
+    consumer = make(hub, app, send_timeout=0.2, max_frame_bytes=4 * 1024 * 1024)
+    async with serving(consumer):
+        await joined(hub, consumer)
+        conn = hub.connections[0]
+        conn.ws.transport.pause_reading()
+        for _ in range(40):  # 40 MB of answers: more than the socket buffers hold
+            await hub.start_request("echo", {"text": "x" * 100_000, "times": 10}, conn)
+        await hub.wait_until(lambda: "send blocked" in (consumer.health()[1]["last_error"] or ""))
+        await joined(hub, consumer, count=2)  # and it came back
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_the_consumers_own_frames_are_what_a_websocket_server_reads(size: int) -> None:
+    data = bytes(range(32, 127)) * (size // 95) + b"x" * (size % 95)
+    server = ServerProtocol(state=State.OPEN, max_size=None)
+    server.receive_data(text_frame(data, os.urandom(4)))
+    [frame] = server.events_received()
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, data)
+    assert server.parser_exc is None

@@ -25,7 +25,7 @@ from plugwork.actions import Action
 from plugwork.dispatch import Dispatcher
 from plugwork.plugboard.consumer import PlugboardConsumer
 from plugwork.plugboard.hub.core import Hub, HubSettings
-from plugwork.plugboard.hub.server import create_app
+from plugwork.plugboard.hub.server import create_app, uvicorn_options
 from plugwork.plugboard.plugin import PlugboardPlugin
 from plugwork.testing import TestClient
 
@@ -63,7 +63,10 @@ async def deployment(tmp_path: Path, **hub_settings: Any) -> AsyncIterator[Deplo
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None))
+    # The uvicorn options of `plugwork hub`: the consumers meet the hub that production runs.
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options(settings))
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):

@@ -95,6 +95,7 @@ class H11Limits(LimitsMixin, H11Protocol):
         return self.conn.their_state is h11.SEND_BODY
 
     def on_response_complete(self) -> None:
+        self.response_transport.flush()
         if self.lingering or self.request_incomplete():
             self.server_state.total_requests += 1
             if not self.lingering:

@@ -105,6 +105,9 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
             self.refuse(431, _TOO_LARGE)
             raise _HeadTooLarge
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # a new cycle: its head and body in one write
+            cycle.transport = self.response_transport
 
     def shutdown(self) -> None:
         self.keep_alive_wanted = False  # uvicorn's graceful stop: no answer keeps its connection
@@ -127,6 +130,7 @@ class HttpToolsLimits(LimitsMixin, HttpToolsProtocol):
         return bool(self.pipeline)
 
     def on_response_complete(self) -> None:
+        self.response_transport.flush()
         if self.lingering or self.request_incomplete():
             self.server_state.total_requests += 1
             if not self.lingering:

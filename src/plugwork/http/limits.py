@@ -86,17 +86,47 @@ def protocol_class(limits: HttpLimits, implementation: str = "auto") -> type[asy
 
 
 class ResponseTransport:
-    """The transport as a response cycle sees it: its ``close()`` after an answer lingers when needed."""
+    """The transport as a response cycle sees it.
 
-    __slots__ = ("_protocol", "is_closing", "write")
+    uvicorn writes a response's head and its body separately: two system calls (and two TCP segments) for
+    every small answer. Here a write is held until the next one, and the two leave together; what is still
+    held goes out when the response completes, before a close, and at the latest at the end of the
+    event-loop tick (a streamed response's head is not delayed past it). ``close()`` after an answer
+    lingers when needed.
+    """
 
-    def __init__(self, protocol: LimitsMixin, transport: asyncio.Transport) -> None:
+    __slots__ = ("_held", "_loop", "_protocol", "_transport", "is_closing")
+
+    def __init__(
+        self, protocol: LimitsMixin, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._protocol = protocol
-        self.write = transport.write
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
         self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` with the next write, or by the end of this tick."""
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.writelines((held, data))
+
+    def flush(self) -> None:
+        """Write what is held now."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
 
     def close(self) -> None:
         """The cycle's close after its response: linger if the request is still arriving."""
+        self.flush()
         self._protocol.close_after_response()
 
 
@@ -148,7 +178,7 @@ class LimitsMixin:
 
     def limits_connection_made(self) -> None:
         """Arm the idle timer at once: a socket that never sends a byte is closed like an idle keep-alive."""
-        self.response_transport = ResponseTransport(self, self.transport)
+        self.response_transport = ResponseTransport(self, self.transport, self.loop)
         self.timeout_keep_alive_task = self.loop.call_later(
             self.limits.keep_alive_timeout, self.timeout_keep_alive_handler
         )
@@ -249,6 +279,7 @@ class LimitsMixin:
                 return
         client = transport.get_extra_info("peername")
         log.info("HTTP %d: %s (client %s)", status, message, client[0] if client else "?")
+        self.response_transport.flush()
         transport.write(refusal(status, message))
         self.linger()
 
@@ -266,6 +297,7 @@ class LimitsMixin:
         transport = self.transport
         if transport.is_closing():
             return
+        self.response_transport.flush()  # the answer first, then the end of the stream
         self.lingering = True
         self.cancel_timers()
         self.linger_left = self.limits.linger_bytes

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..carriers import CORRELATION_HEADER, Carriers
@@ -30,7 +30,7 @@ from ..dispatch import Invocation, Outcome
 from ..errors import ActionError, ConfigError, ProtocolError
 from ..middleware.retry import backoff_delay
 from ..observability.logging import get_logger
-from .consumer_link import DeadConnection, Disconnected, Link
+from .consumer_link import ConsumerConnection, DeadConnection, Disconnected, Link
 from .consumer_responses import overloaded, response_payload, shutting_down, too_large
 from .consumer_state import ServiceState
 from .protocol import (
@@ -94,7 +94,9 @@ class PlugboardConsumer:
     from ``[0, min(reconnect_max, reconnect_min * 2**failures)]``; ``drain_timeout`` bounds ``stop()``'s
     wait for in-flight requests; ``max_frame_bytes`` bounds frames both ways; ``connect_timeout`` bounds
     the upgrade and the join; ``request_timeout`` is each invocation's deadline (None: none);
-    ``send_timeout`` bounds every send, a send blocked longer kills the connection.
+    ``send_timeout`` bounds how long sends may stay blocked (the hub reading nothing) before the connection
+    is dropped. Frames are sent without waiting, those of one event-loop tick in one write
+    (:mod:`.consumer_link`).
     """
 
     def __init__(
@@ -278,7 +280,9 @@ class PlugboardConsumer:
                 ping_interval=None,  # liveness is the Phoenix heartbeat, as the protocol wants
                 compression=None,
                 logger=_WS_LOG,
+                create_connection=ConsumerConnection,
             ) as ws:
+                assert isinstance(ws, ConsumerConnection)
                 await self._session(ws)
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -308,22 +312,20 @@ class PlugboardConsumer:
         # Full jitter: spreads a fleet's reconnects after a hub restart.
         return backoff_delay(self._failures, self._reconnect_min, self._reconnect_max)
 
-    async def _session(self, ws: ClientConnection) -> None:
-        link = Link(ws, self._serializer)
-        reader = asyncio.create_task(self._read(link))
-        tasks: set[asyncio.Task[Any]] = {reader}
+    async def _session(self, ws: ConsumerConnection) -> None:
+        link = Link(ws, self._serializer, lambda frame: self._on_frame(link, frame), self._send_timeout)
+        tasks: set[asyncio.Task[Any]] = set()
         loop = asyncio.get_running_loop()
         joined_at = loop.time()
         try:
             link.join_ref = link.next_ref()
             join = Message(SERVICE_TOPIC, PHX_JOIN, self.join_payload(), link.join_ref, link.join_ref)
-            reply = await link.call(join, self._connect_timeout, self._send_timeout)
-            self._on_joined(reply)
+            await link.call(join, self._connect_timeout, self._on_joined)
             joined_at = loop.time()
             heartbeat = asyncio.create_task(self._heartbeat(link))
             stopped = asyncio.create_task(self._stop_event.wait())
             tasks |= {heartbeat, stopped}
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({*tasks, link.ended}, return_when=asyncio.FIRST_COMPLETED)
             if stopped in done:
                 await self._drain()
                 await self._leave(link)
@@ -338,9 +340,12 @@ class PlugboardConsumer:
             for task in tasks:
                 task.cancel()
             await link.close()
-            await asyncio.wait(tasks, timeout=self._send_timeout)
+            link.end("connection closed")
+            if tasks:
+                await asyncio.wait(tasks, timeout=self._send_timeout)
 
     def _on_joined(self, reply: Any) -> None:
+        """The join reply, applied as it is read (pushes read after it are newer); Refused if it says no."""
         if not isinstance(reply, dict) or reply.get("status") != "ok":
             response = reply.get("response") if isinstance(reply, dict) else None
             reason = response.get("reason") if isinstance(response, dict) else None
@@ -356,11 +361,8 @@ class PlugboardConsumer:
         while True:
             await asyncio.sleep(self._heartbeat_interval)
             try:
-                await link.call(
-                    Message(PHOENIX_TOPIC, HEARTBEAT, {}, link.next_ref()),
-                    self._heartbeat_timeout,
-                    self._send_timeout,
-                )
+                heartbeat = Message(PHOENIX_TOPIC, HEARTBEAT, {}, link.next_ref())
+                await link.call(heartbeat, self._heartbeat_timeout)
             except TimeoutError:
                 raise DeadConnection(f"no heartbeat reply within {self._heartbeat_timeout}s") from None
             self._stats["heartbeats"] += 1
@@ -369,34 +371,26 @@ class PlugboardConsumer:
         leave = Message(SERVICE_TOPIC, PHX_LEAVE, {}, link.next_ref(), link.join_ref)
         # The socket closes right after anyway; leaving is a courtesy to the hub.
         with contextlib.suppress(TimeoutError, Disconnected, ConnectionClosed, DeadConnection):
-            await link.call(leave, min(self._send_timeout, 5.0), self._send_timeout)
+            await link.call(leave, min(self._send_timeout, 5.0))
 
-    async def _read(self, link: Link) -> None:
+    def _on_frame(self, link: Link, frame: bytes) -> None:
+        """One frame from the hub, as soon as it is parsed (see :mod:`.consumer_link`)."""
         try:
-            async for frame in link.ws:
-                try:
-                    message = link.serializer.decode(frame)
-                except ProtocolError as exc:
-                    self._stats["malformed_frames"] += 1
-                    log.warning("malformed plugboard frame skipped", error=str(exc), size=len(frame))
-                    continue
-                try:
-                    if message.event == "request" and message.topic == SERVICE_TOPIC:
-                        refusal = self._on_request(link, message.payload)
-                        if refusal is not None:
-                            # Answered by the reader itself, not by a task per answer: a flood of refused
-                            # requests slows the reading down instead of piling up tasks nobody bounds.
-                            await self._respond(link, *refusal)
-                    elif not self._handle(link, message):
-                        return
-                except Exception:  # one bad message must never take the consumer down
-                    self._stats["malformed_frames"] += 1
-                    log.exception("plugboard message could not be handled", phx_event=message.event)
-            link.close_reason = "the hub closed the connection"
-        except ConnectionClosed as exc:
-            link.close_reason = f"connection closed: {exc}"
-        finally:
-            link.fail_pending(link.close_reason or "connection closed")
+            message = link.serializer.decode(frame)
+        except ProtocolError as exc:
+            self._stats["malformed_frames"] += 1
+            log.warning("malformed plugboard frame skipped", error=str(exc), size=len(frame))
+            return
+        try:
+            if message.event == "request" and message.topic == SERVICE_TOPIC:
+                refusal = self._on_request(link, message.payload)
+                if refusal is not None:
+                    self._respond(link, *refusal)
+            elif not self._handle(link, message):
+                link.end(link.close_reason or "the hub ended the session")
+        except Exception:  # one bad message must never take the consumer down
+            self._stats["malformed_frames"] += 1
+            log.exception("plugboard message could not be handled", phx_event=message.event)
 
     # ------------------------------------------------------------------------------------------ events
 
@@ -453,7 +447,9 @@ class PlugboardConsumer:
         assert isinstance(action, str)
         # Counted here, not when the task starts: a burst of frames read in one go must not slip past.
         self._admitted += 1
-        self._spawn(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        task = link.ws.loop.create_task(self._serve(link, action, fields or {}, ref, self._carried(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return None
 
     def _carried(self, payload: dict[str, Any]) -> dict[str, str] | None:
@@ -465,11 +461,6 @@ class PlugboardConsumer:
             headers.setdefault(CORRELATION_HEADER, correlation)
         return headers or None
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _serve(
         self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
     ) -> None:
@@ -477,18 +468,16 @@ class PlugboardConsumer:
             payload = await self._invoke(link, action, fields, ref, headers)
         except asyncio.CancelledError:
             if self._stopping:  # cut short by stop(): tell the producer now rather than at its timeout
-                # In this task, which stop() waits for (and may cancel again): never a task of its own
-                # that outlives run(), as a shielded send would.
-                await self._respond(link, ref, shutting_down())
+                self._respond(link, ref, shutting_down())
             raise
         finally:
             self._admitted -= 1
-        await self._respond(link, ref, payload)
+        self._respond(link, ref, payload)
 
     async def _invoke(
         self, link: Link, action: str, fields: dict[str, Any], ref: str, headers: dict[str, str] | None
     ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
+        loop = link.ws.loop  # not asyncio.get_running_loop(): on Python 3.11 that is a getpid() system call
         deadline = None if self._request_timeout is None else loop.time() + self._request_timeout
         if self._slots.locked():  # only a request that has to wait pays for a timer
             self._waiting += 1
@@ -503,7 +492,12 @@ class PlugboardConsumer:
             await self._slots.acquire()
         self._running += 1
         try:
-            context = Context(transport="plugboard", request_id=ref, deadline=deadline)
+            # The producer's correlation id when it carries one (a fresh one costs a getrandom() call).
+            correlation = headers.get(CORRELATION_HEADER) if headers is not None else None
+            if correlation:
+                context = Context(correlation, "plugboard", request_id=ref, deadline=deadline)
+            else:
+                context = Context(transport="plugboard", request_id=ref, deadline=deadline)
             try:
                 if headers is not None:
                     self._carriers.extract(headers, context)
@@ -516,25 +510,18 @@ class PlugboardConsumer:
         self._stats["served"] += 1
         return response_payload(action, outcome)
 
-    async def _respond(self, link: Link, ref: str, payload: dict[str, Any]) -> None:
-        message = Message(SERVICE_TOPIC, "response", payload, ref, link.join_ref)
-        frame = link.serializer.encode(message)
-        # The limit is in bytes on the wire (UTF-8); isascii() is O(1), so only non-ASCII text pays to encode.
-        size = len(frame) if frame.isascii() else len(frame.encode())
+    def _respond(self, link: Link, ref: str, payload: dict[str, Any]) -> None:
+        """Send a ``response`` push (it leaves with the rest of this tick's frames: it never waits)."""
+        encode = link.serializer.encode_bytes
+        frame = encode(Message(SERVICE_TOPIC, "response", payload, ref, link.join_ref))
+        size = len(frame)  # the limit is in bytes on the wire (UTF-8, as orjson writes it)
         if size > self._max_frame_bytes:
             log.error("plugboard response over the frame limit", ref=ref, size=size)
-            frame = link.serializer.encode(
-                Message(
-                    SERVICE_TOPIC,
-                    "response",
-                    too_large(size, self._max_frame_bytes),
-                    ref,
-                    link.join_ref,
-                )
-            )
+            payload = too_large(size, self._max_frame_bytes)
+            frame = encode(Message(SERVICE_TOPIC, "response", payload, ref, link.join_ref))
         try:
-            await link.send_frame(frame, self._send_timeout)
-        except (Disconnected, ConnectionClosed, DeadConnection) as exc:
+            link.send(frame)
+        except Disconnected as exc:
             self._stats["dropped_responses"] += 1
             log.info("plugboard response dropped: connection lost", ref=ref, reason=str(exc))
 

@@ -53,6 +53,10 @@ class Serializer(Protocol):
 
     def encode(self, message: Message) -> str: ...
 
+    def encode_bytes(self, message: Message) -> bytes:
+        """The frame as UTF-8 bytes (what goes on the wire, without a round trip through ``str``)."""
+        ...
+
 
 def _load(frame: str | bytes) -> Any:
     try:
@@ -96,13 +100,16 @@ class V1Serializer:
         )
 
     def encode(self, message: Message) -> str:
+        return self.encode_bytes(message).decode()
+
+    def encode_bytes(self, message: Message) -> bytes:
         frame = {
             "topic": message.topic,
             "event": message.event,
             "payload": message.payload,
             "ref": message.ref,
         }
-        return orjson.dumps(frame).decode()
+        return orjson.dumps(frame)
 
 
 class V2Serializer:
@@ -126,8 +133,11 @@ class V2Serializer:
         )
 
     def encode(self, message: Message) -> str:
+        return self.encode_bytes(message).decode()
+
+    def encode_bytes(self, message: Message) -> bytes:
         frame = [message.join_ref, message.ref, message.topic, message.event, message.payload]
-        return orjson.dumps(frame).decode()
+        return orjson.dumps(frame)
 
 
 _SERIALIZERS: dict[str, Serializer] = {V1: V1Serializer(), V2: V2Serializer()}

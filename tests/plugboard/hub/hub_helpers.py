@@ -17,7 +17,7 @@ import uvicorn
 import websockets
 
 from plugwork.plugboard.hub.core import Hub, HubSettings
-from plugwork.plugboard.hub.server import HubApp, create_app, uvicorn_options
+from plugwork.plugboard.hub.server import WS_IMPLEMENTATIONS, HubApp, create_app, uvicorn_options
 
 ACTIONS = {
     "Echo": {"description": "echo", "fields": {"text": {"type": "string", "description": "what to echo"}}}
@@ -76,13 +76,13 @@ class RunningHub:
 
 
 @asynccontextmanager
-async def running_hub(settings: HubSettings) -> AsyncIterator[RunningHub]:
-    """Serve a hub with uvicorn on a free port, in the current event loop."""
+async def running_hub(settings: HubSettings, ws: str = WS_IMPLEMENTATIONS[0]) -> AsyncIterator[RunningHub]:
+    """Serve a hub with uvicorn on a free port, in this event loop (``ws``: as ``plugwork hub --ws``)."""
     app = create_app(settings)
     sock = free_socket()
     port = sock.getsockname()[1]
     # The same uvicorn options as `plugwork hub`, so that the tests exercise what production runs.
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options(settings))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options(settings, ws))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(10):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 from hub_helpers import (
+    WS_IMPLEMENTATIONS,
     Credentials,
     RunningHub,
     V1Consumer,
@@ -40,6 +42,50 @@ async def test_round_trip_through_a_v1_consumer(
         response = await call
     assert response.status_code == 201
     assert response.json() == {"status_code": 201, "message": "made", "fields": {"echo": {"text": "hi"}}}
+
+
+# uvicorn's legacy "websockets" implementation (and websockets' legacy module) say they are deprecated
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated")
+@pytest.mark.parametrize(
+    "ws",
+    [
+        pytest.param(
+            ws, marks=pytest.mark.skipif(find_spec(ws.split("-")[0]) is None, reason=f"{ws} is not installed")
+        )
+        for ws in WS_IMPLEMENTATIONS
+    ],
+)
+async def test_every_websocket_implementation_serves_consumers(tmp_path: Path, ws: str) -> None:
+    """The default protocol settles responses on its direct path (the rest through the ASGI receive queue),
+    the others all through the queue: producers, heartbeats and malformed responses get the same answers."""
+    async with running_hub(fast_settings(tmp_path), ws=ws) as hub:
+        creds = await make_credentials(hub.hub)
+        async with (
+            httpx.AsyncClient(base_url=hub.url, timeout=10) as client,
+            V1Consumer.connect(hub.ws_url(creds.token)) as consumer,
+        ):
+            await consumer.join()
+            for text in ("one", "two"):
+                body = {"service_id": creds.service_id, "action": "Echo", "fields": {"text": text}}
+                call = asyncio.create_task(produce(client, creds.account_token, body))
+                await consumer.answer_one(200, text)
+                assert (await call).json() == {
+                    "status_code": 200,
+                    "message": text,
+                    "fields": {"echo": {"text": text}},
+                }
+            ref = await consumer.send("phoenix", "heartbeat", {})
+            heartbeat = await consumer.recv_event("phx_reply")
+            assert heartbeat["ref"] == ref and heartbeat["payload"]["status"] == "ok"
+            body = {"service_id": creds.service_id, "action": "Echo", "fields": {}}
+            call = asyncio.create_task(produce(client, creds.account_token, body))
+            request = await consumer.recv_event("request")
+            await consumer.send(
+                "service", "response", {"status_code": "ok"}, ref=request["payload"]["response_ref"]
+            )
+            assert (await consumer.recv_event("phx_reply"))["payload"]["status"] == "error"
+            assert (await call).status_code == 502
 
 
 async def test_consumer_error_status_reaches_the_producer(

@@ -216,3 +216,19 @@ async def test_leave_stops_routing(hub: RunningHub, creds: Credentials, client: 
             client, creds.account_token, {"service_id": creds.service_id, "action": "Echo"}
         )
         assert response.status_code == 422
+
+
+async def test_pings_fragmented_messages_and_invalid_utf8_on_the_frame_reader(
+    hub: RunningHub, creds: Credentials
+) -> None:
+    async with V1Consumer.connect(hub.ws_url(creds.token)) as consumer:
+        await consumer.join()
+        await asyncio.wait_for(await consumer.ws.ping(), 5)  # a WebSocket ping: websockets answers it
+        frame = json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "in-parts"})
+        await consumer.ws.send(iter([frame[:10], frame[10:30], frame[30:]]))  # one message, three frames
+        assert (await consumer.recv_event("phx_reply"))["ref"] == "in-parts"
+        await consumer.ws.send(b'{"topic": "\xff"}', text=True)  # a text frame that is not UTF-8
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                await consumer.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1007

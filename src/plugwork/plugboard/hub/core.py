@@ -22,6 +22,7 @@ from ...http.limits import HttpLimits
 from ...observability.health import HealthRegistry, HealthStatus
 from ..protocol import DEFAULT_MAX_FRAME_BYTES
 from .backplane import Backplane
+from .lookups import CachedLookups
 from .metrics import HubMetrics
 from .models import Service, ServiceToken, hash_secret, new_id
 from .revocation import Revocations
@@ -97,8 +98,9 @@ class Hub:
         self.connections: set[ConsumerSocket] = set()  # every accepted socket, joined or not
         self.sockets: dict[str, ConsumerSocket] = {}  # joined ones, by consumer id
         self.by_service: dict[str, dict[str, ConsumerSocket]] = {}
-        self._accounts: dict[str, tuple[str, float]] = {}  # sha256(secret) -> (account id, valid until)
-        self._services: dict[str, tuple[Service, float]] = {}
+        ttl = settings.auth_cache_ttl
+        self._accounts = CachedLookups[str](self._account_id, ttl)  # sha256(secret) -> account id
+        self._services = CachedLookups[Service](store.get_service, ttl)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._revalidator: asyncio.Task[None] | None = None
@@ -129,6 +131,8 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.router.close("the hub is shutting down")
+        await self._accounts.close()
+        await self._services.close()
         for socket in list(self.connections):
             await socket.close(1001, "the hub is shutting down")
         await self.backplane.stop()
@@ -160,48 +164,27 @@ class Hub:
     # -- authentication and look-ups -------------------------------------------------------------------------
 
     async def authenticate_producer(self, secret: str) -> bool:
-        """Whether ``secret`` is an account's bearer token (cached briefly)."""
-        digest = hash_secret(secret)
-        cached = self._accounts.get(digest)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return True
+        """Whether ``secret`` is an account's bearer token (cached briefly, by its digest)."""
+        return await self._accounts.get(hash_secret(secret), secret) is not None
+
+    async def _account_id(self, secret: str) -> str | None:
         account = await self.store.authenticate_account(secret)
-        if account is None:
-            self._accounts.pop(digest, None)
-            return False
-        if len(self._accounts) > 10_000:
-            self._accounts.clear()
-        self._accounts[digest] = (account.id, now + self.settings.auth_cache_ttl)
-        return True
+        return None if account is None else account.id
 
     def forget_account(self, account_id: str) -> None:
         """Drop an account's cached authentication: its next request asks the store."""
-        for digest, (cached_id, _) in list(self._accounts.items()):
-            if cached_id == account_id:
-                del self._accounts[digest]
+        self._accounts.forget(lambda cached_id: cached_id == account_id)
 
     def cached_account_ids(self) -> set[str]:
         """The accounts whose authentication is cached here."""
-        return {account_id for account_id, _ in self._accounts.values()}
+        return set(self._accounts.values())
 
     async def authenticate_consumer(self, secret: str) -> ServiceToken | None:
         return await self.store.authenticate_token(secret)
 
     async def service(self, service_id: str) -> Service | None:
         """The service (cached briefly), or None."""
-        cached = self._services.get(service_id)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        service = await self.store.get_service(service_id)
-        if service is None:
-            self._services.pop(service_id, None)
-            return None
-        if len(self._services) > 10_000:
-            self._services.clear()
-        self._services[service_id] = (service, now + self.settings.auth_cache_ttl)
-        return service
+        return await self._services.get(service_id, service_id)
 
     async def actions_conflict(self, service_id: str, actions: str) -> bool:
         """Whether ``actions`` differs from what the service's other consumers declared."""
@@ -215,7 +198,8 @@ class Hub:
     async def join(self, socket: ConsumerSocket) -> int:
         """Route requests to a socket that joined ``service``; returns the service's consumer count."""
         assert socket.actions is not None, "a socket declares its actions before it joins"
-        consumer = Consumer(socket.id, socket.service_id, self.id, socket.send_request)
+        send, send_now = socket.send_request, socket.send_request_now
+        consumer = Consumer(socket.id, socket.service_id, self.id, send, send_now)
         self.sockets[socket.id] = socket
         self.by_service.setdefault(socket.service_id, {})[socket.id] = socket
         self.router.add(consumer)
@@ -298,12 +282,12 @@ class Hub:
             self.revocations.account_deleted(event["account"]["id"])
         elif kind == "service_updated":
             service_id = event["service"]["id"]
-            self._services.pop(service_id, None)
+            self._services.drop(service_id)
             for socket in self.by_service.get(service_id, {}).values():
                 socket.service = Service(**event["service"])  # what a re-join replies
             self.push(service_id, "service_updated", {"service": event["service"]})
         elif kind == "service_deleted":
-            self._services.pop(event["service"]["id"], None)
+            self._services.drop(event["service"]["id"])
             self.revocations.service_deleted(event["service"])
         elif kind in ("token_created", "token_deleted"):
             self.push(event["token"]["service_id"], kind, {"token": event["token"]})

@@ -40,6 +40,7 @@ from ..protocol import (
 from .models import Service, ServiceToken, new_id
 from .revocation import REVOKED_CLOSE_CODE
 from .router import Answer
+from .wsprotocol import FRAMES_EXTENSION, HubWebSocketProtocol
 
 if TYPE_CHECKING:
     from .core import Hub
@@ -123,8 +124,40 @@ async def serve_consumer(hub: Hub, scope: Scope, receive: Receive, send: Send) -
         if conflict:
             return await refuse(websocket, 403, ACTIONS_MISMATCH)
     await websocket.accept(subprotocol="phoenix" if "phoenix" in offered else None)
-    await ConsumerSocket(hub, receive, send, serializer, service, token, actions).run()
+    direct = scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    frames: HubWebSocketProtocol | None = direct["protocol"] if direct else None
+    socket = ConsumerSocket(hub, receive, send, serializer, service, token, actions, frames)
+    await socket.run()
     return None
+
+
+def request_message(
+    ref: str, action: str, fields: Any, headers: dict[str, str] | None, join_ref: str | None
+) -> Message:
+    """The ``request`` push for a producer's request, with its carried headers."""
+    payload = {"action": action, "fields": fields, "response_ref": ref}
+    if headers:
+        payload["headers"] = headers
+    return Message(SERVICE_TOPIC, "request", payload, None, join_ref)
+
+
+MALFORMED = "response payload must be {status_code: int 200..599, message: str|null, fields: {...}}"
+
+
+def response_answer(payload: Any) -> Answer | None:
+    """The producer's answer from a ``response`` payload; None when the payload is malformed."""
+    if not isinstance(payload, dict):
+        return None
+    status, message = payload.get("status_code"), payload.get("message")
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not 200 <= status <= 599
+        or not (message is None or isinstance(message, str))
+    ):
+        return None
+    fields = payload.get("fields")
+    return Answer(status, message, {} if fields is None else fields)
 
 
 class ConsumerSocket:
@@ -139,9 +172,12 @@ class ConsumerSocket:
         service: Service,
         token: ServiceToken,
         actions: str | None,
+        frames: HubWebSocketProtocol | None = None,
     ) -> None:
         self.hub = hub
         self._receive = receive
+        self._frames = frames
+        """The direct path for frames (:mod:`.wsprotocol`), when the server offers it."""
         self.serializer = serializer
         self.service = service
         self.service_id = service.id
@@ -165,6 +201,8 @@ class ConsumerSocket:
         decode = self.serializer.decode
         limit = hub.settings.max_frame_bytes
         receive = self._receive
+        if self._frames is not None:
+            self._frames.on_frame = self.take_frame
         try:
             while True:
                 message = await receive()
@@ -260,41 +298,64 @@ class ConsumerSocket:
         self.actions = declared
         return None
 
+    def take_frame(self, frame: bytes) -> bool:
+        """The direct path (:mod:`.wsprotocol`): settle a well-formed ``response`` here, at once; anything
+        else (False) goes through the receive queue to :meth:`run`, which answers what needs an answer."""
+        if not self.joined or len(frame) > self.hub.settings.max_frame_bytes:
+            return False
+        try:
+            msg = self.serializer.decode(frame)
+        except ProtocolError:
+            return False
+        if msg.event != "response" or msg.topic != SERVICE_TOPIC or msg.ref is None:
+            return False
+        answer = response_answer(msg.payload)
+        if answer is None:
+            return False
+        self.last_seen = time.monotonic()
+        self.hub.answer(self, msg.ref, answer)
+        return True
+
     async def on_response(self, msg: Message) -> None:
-        ref, payload = msg.ref, msg.payload
+        ref = msg.ref
         if ref is None:
             reason = "a response needs ref = the request's response_ref"
             await self.send(reply(msg, "error", {"reason": reason}))
             return
-        status = payload.get("status_code") if isinstance(payload, dict) else None
-        message = payload.get("message") if isinstance(payload, dict) else None
-        if (
-            not isinstance(status, int)
-            or isinstance(status, bool)
-            or not 200 <= status <= 599
-            or not (message is None or isinstance(message, str))
-        ):
-            reason = "response payload must be {status_code: int 200..599, message: str|null, fields: {...}}"
-            self.hub.answer(self, ref, Answer(502, f"the consumer sent a malformed response: {reason}", {}))
-            await self.send(reply(msg, "error", {"reason": reason}))
+        answer = response_answer(msg.payload)
+        if answer is None:
+            malformed = Answer(502, f"the consumer sent a malformed response: {MALFORMED}", {})
+            self.hub.answer(self, ref, malformed)
+            await self.send(reply(msg, "error", {"reason": MALFORMED}))
             return
-        fields = payload.get("fields")
-        self.hub.answer(self, ref, Answer(status, message, {} if fields is None else fields))
+        self.hub.answer(self, ref, answer)
 
     # -- sending ---------------------------------------------------------------------------------------------
 
     async def send(self, message: Message) -> None:
-        await self._send({"type": "websocket.send", "text": self.serializer.encode(message)})
+        frames = self._frames
+        if frames is None:
+            await self._send({"type": "websocket.send", "text": self.serializer.encode(message)})
+            return
+        if not frames.writable.is_set():  # the consumer is not reading: wait, as uvicorn's send would
+            await frames.writable.wait()
+        frames.send_text(self.serializer.encode_bytes(message))
 
     async def send_request(
         self, ref: str, action: str, fields: Any, headers: dict[str, str] | None = None
     ) -> None:
         """Push a producer's request on ``service`` (the router's send function), with its carried headers."""
-        payload = {"action": action, "fields": fields, "response_ref": ref}
-        if headers:
-            payload["headers"] = headers
-        frame = self.serializer.encode(Message(SERVICE_TOPIC, "request", payload, None, self.join_ref))
-        await self._send({"type": "websocket.send", "text": frame})
+        await self.send(request_message(ref, action, fields, headers, self.join_ref))
+
+    def send_request_now(self, ref: str, action: str, fields: Any, headers: dict[str, str] | None) -> bool:
+        """The same without waiting, on the direct path (the router's ``send_now``); False when it cannot:
+        no direct path, or the consumer is not reading (then :meth:`send_request` waits for it)."""
+        frames = self._frames
+        if frames is None or not frames.writable.is_set():
+            return False
+        message = request_message(ref, action, fields, headers, self.join_ref)
+        frames.send_text(self.serializer.encode_bytes(message))
+        return True
 
     async def push(self, event: str, payload: dict[str, Any]) -> None:
         """Push an event on ``service``; a socket that is gone is ignored."""
