@@ -211,3 +211,19 @@ def test_uvicorn_color_message_extra_is_dropped() -> None:
     logging.getLogger("uvicorn.error").info("Started %s", "x", extra={"color_message": "Started \x1b[36m%s"})
     line = json.loads(out.getvalue().strip().splitlines()[-1])
     assert line["event"] == "Started x" and "color_message" not in line
+
+
+@pytest.mark.parametrize(
+    "ns", [0, 999, 1_767_225_599_999_999_999, 1_767_225_600_000_001_000, 1_764_450_000_123_456_789]
+)
+def test_the_timestamp_is_the_utc_time_to_the_microsecond(monkeypatch: pytest.MonkeyPatch, ns: int) -> None:
+    import datetime
+
+    from plugwork.observability import logformat
+
+    monkeypatch.setattr(logformat, "_time_ns", lambda: ns)
+    monkeypatch.setattr(logformat, "_second", [-1, ""])
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    moment = epoch + datetime.timedelta(microseconds=ns // 1000)  # exact: no float on the way
+    assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # from the cached second
