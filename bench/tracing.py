@@ -13,8 +13,8 @@ Two measures per server: wall time per request (1/throughput of a saturated serv
 process's CPU time per request (its user+system time from /proc over the run, divided by the requests
 served, its export thread included). On a shared machine the CPU figure is the steadier one: other
 processes stealing the cores change the first, not the second. The table shows both and what each adds
-to ``baseline`` (goals: off within noise, on-100% at most +40 µs, 1% at most +10 µs). Needs wrk; the CPU
-column needs Linux.
+to ``baseline`` (goals: off within noise, on-100% at most +40 µs, 1% at most +10 µs). Needs wrk and
+Linux (/proc).
 
     python bench/tracing.py [--duration 10] [--rounds 3] [--connections 50]
 """
@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, process, table, wait_for_port
+from common import cpu_seconds, free_port, process, table, wait_for_port
 from http_rpc import LUA, median_run, plugwork_command, run_wrk
 
 BASELINE = "bench.apps.plugwork_app:app"
@@ -52,23 +51,13 @@ def variants(sink: str) -> dict[str, tuple[str, dict[str, str]]]:
     }
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` (None where /proc is not available)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measured(url: str, pid: int, args: argparse.Namespace, script: str) -> dict[str, float]:
     """One wrk run, with the server's CPU microseconds per request."""
     before = cpu_seconds(pid)
     result = run_wrk(url, args.duration, args.connections, args.threads, script)
-    after = cpu_seconds(pid)
     requests = result["rps"] * args.duration
-    if before is not None and after is not None and requests:
-        result["cpu_us"] = (after - before) * 1e6 / requests
+    if requests:
+        result["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / requests
     return result
 
 

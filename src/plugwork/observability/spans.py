@@ -129,28 +129,23 @@ class SpanRecorder:
             trace_id = _getrandbits(128) or 1
             parent_span, random_id = None, True
         decide = self._decide
+        extra: Any = None  # attributes the SDK's sampler adds
         if decide is not None:
-            sampled = decide(parent_span, trace_id)
+            sampled = recording = decide(parent_span, trace_id)
             state = parent_span.trace_state if parent_span is not None else None
-            context = self._span_context(
-                trace_id, _getrandbits(64) or 1, False, self._flags[random_id, sampled], state
-            )
-            if not sampled:
-                return self._non_recording(context)
-            values = attributes() if callable(attributes) else attributes
-            return self._span_type(self, name, context, parent_span, kind, values, tuple(links))
-        given = None if callable(attributes) else attributes
-        result = self._should_sample(parent, trace_id, name, kind, given, links)
-        decision = result.decision
-        sampled = decision.is_sampled()
+        else:
+            given = None if callable(attributes) else attributes
+            result = self._should_sample(parent, trace_id, name, kind, given, links)
+            sampled, recording = result.decision.is_sampled(), result.decision.is_recording()
+            state, extra = result.trace_state, result.attributes
         context = self._span_context(
-            trace_id, _getrandbits(64) or 1, False, self._flags[random_id, sampled], result.trace_state
+            trace_id, _getrandbits(64) or 1, False, self._flags[random_id, sampled], state
         )
-        if not (sampled or decision.is_recording()):
+        if not (sampled or recording):
             return self._non_recording(context)
         values = attributes() if callable(attributes) else attributes
-        if result.attributes:
-            values = {**values, **result.attributes}
+        if extra:
+            values = {**values, **extra}
         return self._span_type(self, name, context, parent_span, kind, values, tuple(links))
 
     def _finish(self, span: Any) -> None:
