@@ -35,10 +35,10 @@ class Context:
     trace: dict[str, str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     soajs: Any = None
+    """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
     http_scope: Mapping[str, Any] | None = None
     """The ASGI scope of the HTTP request that made an ``http`` invocation (method, path, the matched
     route), set by the HTTP transports; None on other transports."""
-    """The SOAJS request context (``plugwork.soajs.ContextData``) of a call that came through a gateway."""
 
 
 current_context: ContextVar[Context | None] = ContextVar("plugwork_context", default=None)

@@ -88,6 +88,61 @@ def test_explicit_keys_win_over_context() -> None:
     assert add_invocation_context(None, "info", {"event": "y"}) == {"event": "y"}
 
 
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "console"])
+def test_the_fast_line_and_the_processor_chain_give_the_same_fields(json_lines: bool) -> None:
+    # A plain line is built in one frame; a line with bind_contextvars values or exc_info runs the
+    # processor chain. Both must add the same fields, with explicit and bound keys winning.
+    import structlog
+
+    stream = io.StringIO()
+    configure_logging(json=json_lines, stream=stream)
+    log = get_logger("shop").bind(action="bound")
+    token = current_context.set(Context(correlation_id="ctx", action="greet", job_id="j1"))
+    try:
+        log.info("fast %s", "line", correlation_id="mine", n=1)
+        structlog.contextvars.bind_contextvars(tenant="t1")
+        try:
+            log.info("chain %s", "line", correlation_id="mine", n=1)
+        finally:
+            structlog.contextvars.clear_contextvars()
+    finally:
+        current_context.reset(token)
+    if json_lines:
+        fast, chain = lines(stream)
+        assert chain.pop("tenant") == "t1"
+        assert fast.pop("event") == "fast line" and chain.pop("event") == "chain line"
+        assert ISO_UTC.match(fast.pop("timestamp")) and ISO_UTC.match(chain.pop("timestamp"))
+        expected = {"logger": "shop", "action": "bound", "correlation_id": "mine", "n": 1, "job_id": "j1"}
+        assert fast == chain == {**expected, "level": "info"}
+    else:
+        fast_text, chain_text = stream.getvalue().splitlines()
+        for text in (fast_text, chain_text):
+            assert "[shop]" in text and "[info     ]" in text
+            assert "action=bound" in text and "correlation_id=mine" in text and "job_id=j1" in text
+        assert "tenant=t1" in chain_text and "tenant" not in fast_text
+
+
+def test_values_orjson_refuses_are_still_logged(stream: io.StringIO) -> None:
+    configure_logging(json=True, stream=stream)
+    log = get_logger("t")
+    cycle: list[Any] = []
+    cycle.append(cycle)
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    log.info("big", n=2**70)
+    log.info("surrogate", text="a\ud800b")
+    log.info("cycle", items=cycle, n=1)
+    log.info("opaque", value=Opaque())
+    big, surrogate, cyclic, opaque = lines(stream)
+    assert big["n"] == 2**70 and big["level"] == "info"
+    assert surrogate["text"] == "a\ud800b"
+    assert cyclic["items"] == "[[...]]" and cyclic["n"] == 1
+    assert opaque["value"] == "<opaque>"
+
+
 def test_stdlib_logging_goes_through_structlog(stream: io.StringIO) -> None:
     configure_logging(json=True, stream=stream)
     token = current_context.set(Context(correlation_id="abc", action="greet"))
@@ -222,7 +277,7 @@ def test_the_timestamp_is_the_utc_time_to_the_microsecond(monkeypatch: pytest.Mo
     from plugwork.observability import logformat
 
     monkeypatch.setattr(logformat, "_time_ns", lambda: ns)
-    monkeypatch.setattr(logformat, "_second", [-1, ""])
+    monkeypatch.setattr(logformat, "_cached_second", (-1, ""))
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     moment = epoch + datetime.timedelta(microseconds=ns // 1000)  # exact: no float on the way
     assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
