@@ -213,6 +213,28 @@ async def test_test_client_http_and_pipeline_share_one_app() -> None:
     assert sample(samples, "plugwork_invocations_total", action="greet", transport="call", outcome="OK") == 1
 
 
+def test_metrics_collectors_added_before_and_after_the_registry_is_made_are_all_scraped() -> None:
+    from prometheus_client import Counter
+    from prometheus_client.core import GaugeMetricFamily
+
+    class Fixed:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def collect(self) -> Any:
+            yield GaugeMetricFamily(self.name, "a test gauge", value=7)
+
+    app = App("t", actions=[greet])
+    app.add_metrics_collector(Fixed("before_registry"))
+    own = Counter("my_orders", "an app's own metric", registry=app.metrics_registry)  # makes the registry
+    own.inc(3)
+    app.add_metrics_collector(Fixed("after_registry"))
+    samples = metric_samples(render(app.metrics_registry))
+    assert sample(samples, "before_registry") == 7 and sample(samples, "after_registry") == 7
+    assert sample(samples, "my_orders_total") == 3
+    assert sample(samples, "plugwork_invocations_in_flight") == 0  # the app's own, added at creation
+
+
 def test_load_settings_is_public() -> None:
     assert load_settings(None, env_file=None, http_port=1234).http_port == 1234
 

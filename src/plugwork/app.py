@@ -11,8 +11,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry
-
 from .actions import Action, bind
 from .carriers import Carriers
 from .config import Settings, load_plugin_settings, load_settings
@@ -23,7 +21,7 @@ from .errors import ActionError, ConfigError, DefinitionError, DependencyError
 from .middleware import RateLimit
 from .observability.health import HealthRegistry, HealthStatus
 from .observability.logging import get_logger
-from .observability.metrics import InvocationMetrics
+from .observability.metrics import Collectors, InvocationMetrics, MetricsCollector
 from .plugins import AppInit
 from .services import Container, Service
 
@@ -35,6 +33,8 @@ class Enqueuer(Protocol):
 
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from .plugins import Component, Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,8 +93,9 @@ class App:
         self.state = AppState.CREATED
         self.failure: str | None = None
         self.health = HealthRegistry()
-        self.metrics_registry = CollectorRegistry()
-        self.metrics = InvocationMetrics(self.metrics_registry)
+        self._collectors = Collectors()
+        self.metrics = InvocationMetrics()
+        self._collectors.add(self.metrics)
         self.container: Container | None = None
         self._dispatcher: Dispatcher | None = None
         self._plugins: list[Plugin] = list(plugins)
@@ -112,6 +113,20 @@ class App:
     @property
     def name(self) -> str:
         return self._name or self.settings.name
+
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        """The app's prometheus-client registry, served at ``/metrics``: register your own metrics on it.
+
+        Made when first asked for (prometheus-client is imported then, not at start-up): plugins add their
+        collectors with :meth:`add_metrics_collector` instead.
+        """
+        return self._collectors.registry
+
+    def add_metrics_collector(self, collector: MetricsCollector) -> None:
+        """Serve ``collector``'s metrics at ``/metrics`` (its ``collect()`` yields prometheus-client metric
+        families at each scrape) without importing prometheus-client before the first scrape."""
+        self._collectors.add(collector)
 
     @property
     def settings(self) -> Settings:

@@ -193,6 +193,28 @@ def test_console_mode_is_human_readable(stream: io.StringIO) -> None:
     assert "\x1b[" not in stream.getvalue()  # no colours when the stream is not a terminal
 
 
+def test_a_terminal_gets_colours_and_tracebacks_without_local_variables() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    configure_logging(stream=terminal)
+    log = get_logger("t")
+
+    def fail(api_token: str) -> None:
+        raise ValueError("bad thing")
+
+    try:
+        fail("-".join(["tok", "SECRET", "123"]))  # built at run time: the source shown holds no secret
+    except ValueError:
+        log.exception("failed")
+    text = terminal.getvalue()
+    assert "\x1b[" in text  # coloured
+    assert "ValueError" in text and "bad thing" in text and "fail" in text
+    assert "tok-SECRET-123" not in text  # locals are not shown: they may hold secrets
+
+
 def test_level_filters_structlog_and_stdlib(stream: io.StringIO) -> None:
     log = get_logger("t")
     configure_logging(json=True, level="WARNING", stream=stream)

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import ErrorCode
-from ..observability.metrics import CONTENT_TYPE_LATEST, render
+from ..observability.metrics import exposition
 from ..services import ServiceState
 from .openapi import SWAGGER_ASSETS, openapi_spec, swagger_html
 from .responses import JSONResponse, error_response
@@ -101,7 +101,8 @@ def health_routes(app: App) -> list[BaseRoute]:
         # results younger than METRICS_HEALTH_MAX_AGE are reused.
         report = await app.health.report(max_age=METRICS_HEALTH_MAX_AGE)
         app.metrics.health_status = int(report.status)
-        return Response(render(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = exposition(app.metrics_registry)
+        return Response(body, media_type=media_type)
 
     return [
         Route("/health", health, methods=["GET"]),

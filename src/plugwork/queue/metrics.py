@@ -1,22 +1,26 @@
 """Prometheus metrics of the queue, and the queue's health check.
 
 The worker hands :meth:`QueueMetrics.record_batch` what it counted over one flush, so the per-job cost
-is a dict increment, not a metric update. Queue depth comes from ``store.counts()``, refreshed every
-``depth_interval`` seconds by the worker (one cheap query, not one per scrape).
+is a dict increment, not a metric update. The counts are plain numbers that the app's registry reads at
+each scrape (:meth:`QueueMetrics.collect`), so prometheus-client is not imported before a scrape. Queue
+depth comes from ``store.counts()``, refreshed every ``depth_interval`` seconds by the worker (one cheap
+query, not one per scrape).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
+from ..observability.metrics import cumulative_buckets
 from .jobs import ACTIVE
 from .store import JobStore
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from .worker import Worker
 
 FINAL_STATUSES = ("completed", "failed", "dead", "cancelled")
@@ -25,11 +29,10 @@ Health = Literal["GREEN", "YELLOW", "RED"]
 
 
 class QueueMetrics:
-    """The queue's metrics, registered on the app's ``registry``; label children made up front."""
+    """The queue's metrics, a collector for the app's registry; every action's series exist from the start."""
 
     def __init__(
         self,
-        registry: CollectorRegistry,
         store: JobStore,
         actions: Iterable[str] = (),
         *,
@@ -41,71 +44,81 @@ class QueueMetrics:
         """Set by the :class:`~plugwork.queue.worker.Worker` that reports here (for the health check)."""
         self.depth_interval = depth_interval
         self.health_timeout = health_timeout
-        self.jobs = Counter(
-            "plugwork_jobs",
-            "Job deliveries by action and outcome (failed = will be retried).",
-            ["action", "status"],
-            registry=registry,
-        )
-        self.retries = Counter(
-            "plugwork_job_retries",
-            "Job deliveries that failed and were scheduled again.",
-            ["action"],
-            registry=registry,
-        )
-        self.dead = Counter(
-            "plugwork_jobs_dead",
-            "Jobs that ended dead (attempts exhausted or not retryable).",
-            ["action"],
-            registry=registry,
-        )
-        self.active = Gauge("plugwork_jobs_active", "Jobs running in this worker now.", registry=registry)
-        self.depth = Gauge(
-            "plugwork_queue_depth",
-            "Jobs waiting (ready, failed) or running (assigned, processing), by status.",
-            ["status"],
-            registry=registry,
-        )
-        self.start_latency = Histogram(
-            "plugwork_job_start_latency_seconds",
-            "From the time a job became runnable (enqueue or run_at) to the start of its run.",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self._children: dict[tuple[str, str], Any] = {}
+        self.jobs: dict[tuple[str, str], int] = {}
+        """Deliveries by (action, status)."""
+        self.retries: dict[str, int] = {}
+        self.dead: dict[str, int] = {}
+        self.active = 0
+        self.depth: dict[str, int] = {status.value: 0 for status in ACTIVE}
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        """Start latencies per bucket (not cumulative; +Inf last)."""
+        self.latency_sum = 0.0
         for action in actions:
             for status in FINAL_STATUSES:
-                self._child(action, status)
-            self.retries.labels(action)
-            self.dead.labels(action)
-        for status in ACTIVE:
-            self.depth.labels(status.value)
-
-    def _child(self, action: str, status: str) -> Any:
-        child = self._children.get((action, status))
-        if child is None:
-            child = self._children[(action, status)] = self.jobs.labels(action, status)
-        return child
+                self.jobs[(action, status)] = 0
+            self.retries[action] = 0
+            self.dead[action] = 0
 
     def record_batch(
         self, counts: Mapping[tuple[str, str], int], latencies: Sequence[float], active: int
     ) -> None:
         """Add one flush's worth of outcomes and start latencies."""
-        for (action, status), n in counts.items():
-            self._child(action, status).inc(n)
+        jobs = self.jobs
+        for key, n in counts.items():
+            jobs[key] = jobs.get(key, 0) + n
+            action, status = key
             if status == "failed":
-                self.retries.labels(action).inc(n)
+                self.retries[action] = self.retries.get(action, 0) + n
             elif status == "dead":
-                self.dead.labels(action).inc(n)
-        observe = self.start_latency.observe
+                self.dead[action] = self.dead.get(action, 0) + n
+        buckets = self.latency_buckets
         for value in latencies:
-            observe(max(0.0, value))
-        self.active.set(active)
+            value = max(0.0, value)
+            buckets[bisect_left(LATENCY_BUCKETS, value)] += 1
+            self.latency_sum += value
+        self.active = active
 
     async def refresh_depth(self) -> None:
         """Set the depth gauge (waiting and running jobs) from the store."""
         for status, n in (await self.store.depth()).items():
-            self.depth.labels(status.value).set(n)
+            self.depth[status.value] = n
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, built at each scrape from the numbers above."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        jobs = CounterMetricFamily(
+            "plugwork_jobs",
+            "Job deliveries by action and outcome (failed = will be retried).",
+            labels=["action", "status"],
+        )
+        for (action, status), n in list(self.jobs.items()):
+            jobs.add_metric([action, status], n)
+        yield jobs
+        for name, doc, values in (
+            ("plugwork_job_retries", "Job deliveries that failed and were scheduled again.", self.retries),
+            ("plugwork_jobs_dead", "Jobs that ended dead (attempts exhausted or not retryable).", self.dead),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["action"])
+            for action, n in list(values.items()):
+                family.add_metric([action], n)
+            yield family
+        yield GaugeMetricFamily("plugwork_jobs_active", "Jobs running in this worker now.", value=self.active)
+        depth = GaugeMetricFamily(
+            "plugwork_queue_depth",
+            "Jobs waiting (ready, failed) or running (assigned, processing), by status.",
+            labels=["status"],
+        )
+        for status, n in list(self.depth.items()):
+            depth.add_metric([status], n)
+        yield depth
+        latency = HistogramMetricFamily(
+            "plugwork_job_start_latency_seconds",
+            "From the time a job became runnable (enqueue or run_at) to the start of its run.",
+            labels=[],
+        )
+        latency.add_metric([], cumulative_buckets(self.latency_buckets, LATENCY_BUCKETS), self.latency_sum)
+        yield latency
 
     async def health_check(self) -> tuple[Health, dict[str, Any]]:
         """The queue's health (see :func:`queue_health`), ready to register with the app's health."""

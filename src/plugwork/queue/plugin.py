@@ -63,8 +63,9 @@ class QueuePlugin(Plugin):
         queue = self.queue = JobQueue(store, app.actions)
         init.provide(JobQueue, queue)
         init.provide(Enqueuer, queue)
-        if self._metrics is None:  # registered once on the app's registry, reused by later starts
-            self._metrics = QueueMetrics(app.metrics_registry, store, list(app.actions))
+        if self._metrics is None:  # added once to the app's metrics, reused by later starts
+            self._metrics = QueueMetrics(store, list(app.actions))
+            app.add_metrics_collector(self._metrics)
         self._metrics.store = store
         init.add_health_check("job_queue", self._metrics.health_check)
 

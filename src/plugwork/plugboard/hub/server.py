@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from ...carriers import CORRELATION_HEADER, MAX_CORRELATION_ID, MAX_HEADER_VALUE
 from ...context import new_correlation_id
-from ...observability.metrics import CONTENT_TYPE_LATEST, render
+from ...observability.metrics import exposition
 from ...server import uvicorn_defaults
 from .admin import admin_routes
 from .core import Hub, HubSettings
@@ -187,7 +187,8 @@ async def _live(request: Request) -> Response:
 
 
 async def _metrics(request: Request) -> Response:
-    return Response(render(request.app.state.hub.registry), media_type=CONTENT_TYPE_LATEST)
+    body, media_type = exposition(request.app.state.hub.registry)
+    return Response(body, media_type=media_type)
 
 
 def create_app(settings: HubSettings | None = None, *, store: HubStore | None = None) -> HubApp:
