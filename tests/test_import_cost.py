@@ -149,3 +149,17 @@ def test_a_started_service_imports_nothing_of_its_disabled_features(tmp_path: Pa
     optional = optional_modules() - {"uvloop", "httptools", "aiosqlite"}
     tops = {m.partition(".")[0] for m in loaded}
     assert not optional & tops, sorted(optional & tops)
+    # Metrics are plain numbers until a scrape reads them: no prometheus-client (and its HTTP servers) yet.
+    assert "prometheus_client" not in tops
+    # structlog is imported without rich and greenlet (installed here: schemathesis and SQLAlchemy need them).
+    assert not {"rich", "greenlet", "pygments"} & tops, sorted({"rich", "greenlet", "pygments"} & tops)
+
+
+def test_rich_and_greenlet_stay_importable_after_plugwork() -> None:
+    code = (
+        "import plugwork, structlog.dev, rich.console, greenlet; "
+        "print(structlog.dev.rich is None, rich.console.Console is not None)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]  # structlog went without; the app may still use rich

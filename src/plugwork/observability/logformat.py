@@ -290,10 +290,33 @@ def _render_console(colors: bool) -> Processor:
     """structlog's ConsoleRenderer (colours, pretty tracebacks) for a terminal; the plain renderer else."""
     if not colors:
         return _render_plain
-    console = structlog.dev.ConsoleRenderer(colors=True)
+    formatter = _rich_traceback()
+    console = (
+        structlog.dev.ConsoleRenderer(colors=True)
+        if formatter is None
+        else structlog.dev.ConsoleRenderer(colors=True, exception_formatter=formatter)
+    )
 
     def render(logger: WrappedLogger, method: str, event_dict: EventDict) -> bytes:
         return (console(logger, method, event_dict) + "\n").encode("utf-8", "replace")
+
+    return render
+
+
+def _rich_traceback() -> Callable[[Any, Any], None] | None:
+    """Rich's pretty tracebacks for a terminal when rich is installed, without local variables (they may
+    hold secrets). structlog would find rich itself, but Plugwork imports structlog without it (see
+    :mod:`plugwork.observability.logging`), so rich is imported here, for terminals only."""
+    try:
+        from rich.console import Console
+        from rich.traceback import Traceback
+    except ImportError:
+        return None
+
+    def render(sio: Any, exc_info: Any) -> None:
+        sio.write("\n")
+        traceback = Traceback.from_exception(*exc_info, show_locals=False)
+        Console(file=sio, color_system="truecolor").print(traceback)
 
     return render
 
