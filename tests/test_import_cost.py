@@ -151,6 +151,8 @@ def test_a_started_service_imports_nothing_of_its_disabled_features(tmp_path: Pa
     assert not optional & tops, sorted(optional & tops)
     # Metrics are plain numbers until a scrape reads them: no prometheus-client (and its HTTP servers) yet.
     assert "prometheus_client" not in tops
+    # uvicorn's WebSocket protocol, and the websockets library, load at a first upgrade request only.
+    assert "websockets" not in tops
     # structlog is imported without rich and greenlet (installed here: schemathesis and SQLAlchemy need them).
     assert not {"rich", "greenlet", "pygments"} & tops, sorted({"rich", "greenlet", "pygments"} & tops)
 

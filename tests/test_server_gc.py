@@ -44,3 +44,35 @@ def test_freeze_moves_live_objects_out_of_the_collectors_sight() -> None:
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()  # this test process goes on creating and dropping objects
+
+
+def test_websocket_routes_work_with_the_protocol_loaded_on_demand() -> None:
+    # plugwork's uvicorn defaults import the WebSocket protocol at the first upgrade, not at start-up.
+    import websockets.sync.client
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from live_server import live_server
+    from plugwork.http.limits import HttpLimits
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("echo: " + await websocket.receive_text())
+        await websocket.close()
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    app = Starlette(routes=[Route("/", hello), WebSocketRoute("/ws", echo)])
+    options = server_module.uvicorn_defaults(HttpLimits())
+    assert not isinstance(options["ws"], str)  # a factory, not uvicorn's name for a protocol
+    with live_server(app, **options) as server:
+        for _ in range(2):  # the first upgrade loads the protocol, the second reuses it
+            with websockets.sync.client.connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as ws:
+                ws.send("hi")
+                assert ws.recv(timeout=10) == "echo: hi"
+        with server.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")

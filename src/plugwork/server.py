@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib.util
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 def uvicorn_defaults(limits: HttpLimits | None = None, http: Any = "auto") -> dict[str, Any]:
     """The fastest loop and HTTP parser installed (the ``speed`` extra), else uvicorn's pure-Python ones,
-    held to ``limits`` (header size and time, body time, idle connections; see :mod:`plugwork.http.limits`).
+    held to ``limits`` (header size and time, body time, idle connections; see :mod:`plugwork.http.limits`),
+    and uvicorn's WebSocket protocol loaded on the first upgrade request (:func:`websocket_on_demand`).
 
     ``http`` names uvicorn's implementation ("auto", "httptools", "h11"); a protocol class is kept as given.
     """
@@ -30,7 +33,32 @@ def uvicorn_defaults(limits: HttpLimits | None = None, http: Any = "auto") -> di
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
     options["http"] = protocol_class(limits or HttpLimits(), http) if isinstance(http, str) else http
+    options["ws"] = websocket_on_demand()
     return options
+
+
+def websocket_on_demand(ws: str = "auto") -> Callable[..., asyncio.Protocol]:
+    """uvicorn's WebSocket protocol ``ws`` (its name in ``uvicorn.Config``), imported when a first client
+    asks to upgrade rather than when the server starts.
+
+    uvicorn imports it with its configuration, and with it the ``websockets`` library: 0.5 MB of memory
+    that most services never use (Plugwork's own routes are all HTTP; an app's WebSocket routes, or
+    ``asgi=`` wrapping one that has them, work the same). The first upgrade pays the import instead.
+    """
+    loaded: Callable[..., asyncio.Protocol] | None = None
+
+    def protocol(**kwargs: Any) -> asyncio.Protocol:
+        nonlocal loaded
+        if loaded is None:
+            from uvicorn.config import WS_PROTOCOLS
+            from uvicorn.importer import import_from_string
+
+            loaded = import_from_string(WS_PROTOCOLS[ws])
+            if loaded is None:  # pragma: no cover - websockets is a core dependency
+                raise RuntimeError("no WebSocket library is installed (pip install websockets)")
+        return loaded(**kwargs)
+
+    return protocol
 
 
 def serve(
