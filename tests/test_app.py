@@ -214,6 +214,8 @@ async def test_test_client_http_and_pipeline_share_one_app() -> None:
 
 
 def test_metrics_collectors_added_before_and_after_the_registry_is_made_are_all_scraped() -> None:
+    from collections.abc import Iterator
+
     from prometheus_client import Counter
     from prometheus_client.core import GaugeMetricFamily
 
@@ -221,7 +223,7 @@ def test_metrics_collectors_added_before_and_after_the_registry_is_made_are_all_
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def collect(self) -> Any:
+        def collect(self) -> Iterator[GaugeMetricFamily]:
             yield GaugeMetricFamily(self.name, "a test gauge", value=7)
 
     app = App("t", actions=[greet])
