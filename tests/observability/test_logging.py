@@ -300,7 +300,23 @@ def test_the_timestamp_is_the_utc_time_to_the_microsecond(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(logformat, "_time_ns", lambda: ns)
     monkeypatch.setattr(logformat, "_cached_second", (-1, ""))
+    monkeypatch.setattr(logformat, "_cached_milli", (-1, ""))
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     moment = epoch + datetime.timedelta(microseconds=ns // 1000)  # exact: no float on the way
     assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # from the cached second
+    assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # from the cached prefixes
+
+
+def test_the_cached_prefixes_follow_the_clock_across_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    from plugwork.observability import logformat
+
+    start = 1_767_225_599_998_999_000  # 2025-12-31T23:59:59.998999Z
+    steps = [0, 1_000, 2_000, 1_001_000, 1_999_000, 1_000_000_000, 3_000, 86_400_000_000_000, 0]
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    for step in steps:  # the caches carry over from line to line; the last step goes back in time
+        ns = start + step
+        monkeypatch.setattr(logformat, "_time_ns", lambda ns=ns: ns)
+        moment = epoch + datetime.timedelta(microseconds=ns // 1000)
+        assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), step
