@@ -13,6 +13,7 @@ import orjson
 import pytest
 from consumer_fixtures import Gate, build
 from fake_plugboard import ACTIONS_MISMATCH, TOKEN_INVALID, FakePlugboard
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -524,7 +525,10 @@ async def test_a_hub_that_stops_reading_gets_the_connection_dropped_after_send_t
         conn = hub.connections[0]
         conn.ws.transport.pause_reading()
         for _ in range(40):  # 40 MB of answers: more than the socket buffers hold
-            await hub.start_request("echo", {"text": "x" * 100_000, "times": 10}, conn)
+            try:
+                await hub.start_request("echo", {"text": "x" * 100_000, "times": 10}, conn)
+            except ConnectionClosed:  # on a slow machine the drop this test waits for comes before all 40
+                break
         await hub.wait_until(lambda: "send blocked" in (consumer.health()[1]["last_error"] or ""))
         await joined(hub, consumer, count=2)  # and it came back
 
