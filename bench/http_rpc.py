@@ -11,7 +11,13 @@ one at a time, rounds interleaved, the median round reported. Also printed: how 
 until it accepts connections, and the greeter's resident memory once started (idle) and after the load.
 Needs wrk on PATH (Debian/Ubuntu: apt-get install wrk).
 
+``--paired A B`` loads two of the servers **at once** instead, each with its own wrk (one thread, half
+the connections), and prints B's throughput over A's per round and their median. On a shared machine
+whose speed drifts from minute to minute this is the steadier comparison: the drift hits both servers
+alike. ``--paired "plugwork log WARNING" "plugwork log WARNING"`` shows the method's own spread.
+
     python bench/http_rpc.py [--duration 10] [--connections 50] [--threads 2] [--rounds 3]
+    python bench/http_rpc.py --paired "plugwork log WARNING" "plugwork json-log" [--rounds 5] [--duration 8]
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +124,56 @@ def plugwork_run(port: int, options: list[str], env: dict[str, str], info: dict[
                 proc.kill()
 
 
+@contextlib.contextmanager
+def started(name: str, info: dict[str, float]) -> Iterator[str]:
+    """Start server ``name`` (a Plugwork variant or a peer); yields its greet URL."""
+    port = free_port()
+    if name in PLUGWORK:
+        options, env = PLUGWORK[name]
+        with plugwork_run(port, options, env, info):
+            yield f"http://127.0.0.1:{port}/actions/greet"
+    else:
+        with uvicorn_server(PEERS[name], port):
+            yield f"http://127.0.0.1:{port}/actions/greet"
+
+
+def paired(names: list[str], args: argparse.Namespace, script: str) -> None:
+    """Load both servers at once, each with its own wrk; print the second's throughput over the first's."""
+    connections = max(1, args.connections // 2)
+    ratios = []
+
+    def both(urls: list[str], duration: int) -> list[dict[str, float]]:
+        # Threads, not concurrent.futures: bench/queue.py shadows the standard library's queue module here.
+        results: list[dict[str, float]] = [{}, {}]
+
+        def load(i: int) -> None:
+            results[i] = run_wrk(urls[i], duration, connections, 1, script)
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if not all(results):
+            raise RuntimeError("a wrk run failed (see above)")
+        return results
+
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(started(name, {})) for name in names]  # one process each, even if alike
+        both(urls, 2)  # warm-up
+        for round_no in range(1, args.rounds + 1):
+            a, b = both(urls, args.duration)
+            ratios.append(b["rps"] / a["rps"])
+            print(
+                f"round {round_no}/{args.rounds}: {names[0]} {a['rps']:,.0f}, {names[1]} {b['rps']:,.0f}"
+                f" requests/s: {ratios[-1]:.3f}x",
+                flush=True,
+            )
+    print(f"\nboth loaded at once, each by wrk -t1 -c{connections} -d{args.duration}s")
+    print(f"{names[1]} / {names[0]}: median {statistics.median(ratios):.2f}x", end=" ")
+    print(f"(rounds: {', '.join(f'{r:.2f}' for r in sorted(ratios))})")
+
+
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median throughput (its latencies come with it)."""
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
@@ -128,11 +186,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument("--only", nargs="*", choices=SERVERS, help="run only these servers")
+    parser.add_argument(
+        "--paired", nargs=2, choices=SERVERS, metavar=("A", "B"), help="load A and B at once; print B/A"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or your OS's package)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(LUA)
+    if args.paired:
+        try:
+            paired(args.paired, args, lua.name)
+        finally:
+            Path(lua.name).unlink()
+        return
     names = args.only or SERVERS
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     info: dict[str, dict[str, float]] = {name: {} for name in names if name in PLUGWORK}
