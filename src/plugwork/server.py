@@ -41,7 +41,7 @@ def websocket_on_demand(ws: str = "auto") -> Callable[..., asyncio.Protocol]:
     """uvicorn's WebSocket protocol ``ws`` (its name in ``uvicorn.Config``), imported when a first client
     asks to upgrade rather than when the server starts.
 
-    uvicorn imports it with its configuration, and with it the ``websockets`` library: 0.5 MB of memory
+    uvicorn imports it with its configuration, and with it the ``websockets`` library: about 0.8 MB of memory
     that most services never use (Plugwork's own routes are all HTTP; an app's WebSocket routes, or
     ``asgi=`` wrapping one that has them, work the same). The first upgrade pays the import instead.
     """

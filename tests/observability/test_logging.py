@@ -320,3 +320,21 @@ def test_the_cached_prefixes_follow_the_clock_across_boundaries(monkeypatch: pyt
         monkeypatch.setattr(logformat, "_time_ns", lambda ns=ns: ns)
         moment = epoch + datetime.timedelta(microseconds=ns // 1000)
         assert logformat._timestamp() == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), step
+
+
+def test_bound_contextvars_are_merged_even_where_structlog_keeps_them_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, stream: io.StringIO
+) -> None:
+    import structlog
+
+    from plugwork.observability import logformat
+
+    monkeypatch.setattr(logformat, "_BOUND_VARS", None)  # a structlog without the dict read directly
+    configure_logging(json=True, stream=stream)
+    structlog.contextvars.bind_contextvars(tenant="t1")
+    try:
+        get_logger("t").info("x")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (line,) = lines(stream)
+    assert line["tenant"] == "t1"

@@ -112,7 +112,7 @@ def standard_fields(*, format_exceptions: bool) -> Processor:
     ``exc_info`` rendered as text (left to the colour renderer on a terminal)."""
 
     def standard_fields(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-        if _BOUND_VARS:
+        if _BOUND_VARS is None or _BOUND_VARS:
             _merge_bound_contextvars(event_dict)
         # add_invocation_context and add_standard_fields, inlined: this runs for every line.
         ctx = current_context.get()
@@ -164,7 +164,8 @@ def _line_method(name: str, renderer: Processor) -> Callable[..., None]:
     def method(self: Any, event: str, *args: Any, **kw: Any) -> None:
         event_dict = {**self._context, **kw, "event": event % args if args else event}
         if (
-            _BOUND_VARS
+            _BOUND_VARS  # bind_contextvars values (None: structlog keeps them elsewhere, merge its way)
+            or _BOUND_VARS is None
             or _trace_ids is not None
             or _log_sinks
             or "exc_info" in event_dict
@@ -236,7 +237,7 @@ def _json_default(value: Any) -> Any:
 _dumps = orjson.dumps
 
 
-def render_json_line(event_dict: EventDict) -> bytes:
+def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
     """One JSON line as UTF-8 bytes, newline included; values orjson does not know are repr()-ed.
 
     Never raises for what a log call can hold: what orjson refuses (keys that are not strings, integers
@@ -266,11 +267,6 @@ def _json_or_repr(value: Any) -> Any:
     except ValueError:
         return repr(value)
     return value
-
-
-def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
-    """structlog renderer: :func:`render_json_line`."""
-    return render_json_line(event_dict)
 
 
 def _render_plain(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
@@ -316,7 +312,7 @@ def _render_console(colors: bool) -> Processor:
 def _rich_traceback() -> Callable[[Any, Any], None] | None:
     """Rich's pretty tracebacks for a terminal when rich is installed, without local variables (they may
     hold secrets). structlog would find rich itself, but Plugwork imports structlog without it (see
-    :mod:`plugwork.observability.logging`), so rich is imported here, for terminals only."""
+    :mod:`plugwork.observability`), so rich is imported here, for terminals only."""
     try:
         from rich.console import Console
         from rich.traceback import Traceback
