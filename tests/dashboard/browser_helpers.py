@@ -49,6 +49,27 @@ def require_browser() -> Any:
     return sync_playwright
 
 
+@contextmanager
+def browser_page(pw: Any, url: str, *, height: int) -> Iterator[tuple[Any, list[str]]]:
+    """The system chromium at ``url`` (1280 by ``height`` pixels): yields the page and the script errors it
+    records; the browser is closed at the end."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        yield page, errors
+    finally:
+        browser.close()
+
+
+def sign_in(page: Any, token: str) -> None:
+    """Submit ``token`` in the dashboard's sign-in form."""
+    page.fill("#signin-form input[name=token]", token)
+    page.click("#signin-form button")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from browser_helpers import (
-    CHROMIUM,
     EXAMPLES,
     SHOTS,
     WAIT,
+    browser_page,
     clean_env,
     free_port,
     plugwork,
     require_browser,
+    sign_in,
     until,
 )
 
@@ -81,67 +82,56 @@ def test_dashboard_in_chromium(server: str) -> None:
     from playwright.sync_api import expect
 
     ids = _seed(server)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            page.goto(f"{server}/dashboard")
-            expect(page.locator("#signin")).to_be_visible()  # no token yet: the data routes said 401
-            page.fill("#signin-form input[name=token]", TOKEN)
-            page.click("#signin-form button")
-            expect(page.locator("#counts")).to_contain_text("dead 1")
-            expect(page.locator("#counts")).to_contain_text("processing 1")
-            expect(page.locator("#jobs tbody tr")).to_have_count(6)
-            page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
+    with sync_playwright() as pw, browser_page(pw, f"{server}/dashboard", height=860) as (page, errors):
+        expect(page.locator("#signin")).to_be_visible()  # no token yet: the data routes said 401
+        sign_in(page, TOKEN)
+        expect(page.locator("#counts")).to_contain_text("dead 1")
+        expect(page.locator("#counts")).to_contain_text("processing 1")
+        expect(page.locator("#jobs tbody tr")).to_have_count(6)
+        page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
 
-            # Filter to the dead jobs, open the one there, read its error.
-            page.select_option("#filters select[name=status]", "dead")
-            page.click("#filters button")
-            expect(page.locator("#jobs tbody tr")).to_have_count(1)
-            page.click(f'[data-open="{ids["dead"]}"]')
-            expect(page.locator("#job")).to_contain_text("the upstream is down")
-            page.screenshot(path=str(SHOTS / "dead-job.png"), full_page=True)
+        # Filter to the dead jobs, open the one there, read its error.
+        page.select_option("#filters select[name=status]", "dead")
+        page.click("#filters button")
+        expect(page.locator("#jobs tbody tr")).to_have_count(1)
+        page.click(f'[data-open="{ids["dead"]}"]')
+        expect(page.locator("#job")).to_contain_text("the upstream is down")
+        page.screenshot(path=str(SHOTS / "dead-job.png"), full_page=True)
 
-            # Retry it once its upstream is back, and watch it complete.
-            until("the fragile job's upstream", lambda: _past(ids, server))
-            page.click(f'#job button[data-act="retry"][data-id="{ids["dead"]}"]')
-            # The open job re-reads itself while unfinished: no click needed to see it complete.
-            expect(page.locator("#job .badge").first).to_have_text("completed", timeout=WAIT * 1000)
-            expect(page.locator("#job")).to_contain_text("recovered")
+        # Retry it once its upstream is back, and watch it complete.
+        until("the fragile job's upstream", lambda: _past(ids, server))
+        page.click(f'#job button[data-act="retry"][data-id="{ids["dead"]}"]')
+        # The open job re-reads itself while unfinished: no click needed to see it complete.
+        expect(page.locator("#job .badge").first).to_have_text("completed", timeout=WAIT * 1000)
+        expect(page.locator("#job")).to_contain_text("recovered")
 
-            # Cancel the scheduled one.
-            _open_by_text(page, ids["scheduled"])
-            expect(page.locator("#job")).to_contain_text("scheduled")
-            page.click(f'#job button[data-act="cancel"][data-id="{ids["scheduled"]}"]')
-            expect(page.locator("#job .badge").first).to_have_text("cancelled")
+        # Cancel the scheduled one.
+        _open_by_text(page, ids["scheduled"])
+        expect(page.locator("#job")).to_contain_text("scheduled")
+        page.click(f'#job button[data-act="cancel"][data-id="{ids["scheduled"]}"]')
+        expect(page.locator("#job .badge").first).to_have_text("cancelled")
 
-            # Try an action from the form its input schema became.
-            page.click("nav a[data-tab=actions]")
-            form = page.locator('form.try[data-action="greet"]')
-            form.locator("input[name=name]").fill("Dashboard")
-            form.locator("input[name=excited]").check()
-            form.locator("button").click()
-            expect(form.locator(".outcome")).to_contain_text("Hello, Dashboard!")
-            page.screenshot(path=str(SHOTS / "actions.png"), full_page=True)
+        # Try an action from the form its input schema became.
+        page.click("nav a[data-tab=actions]")
+        form = page.locator('form.try[data-action="greet"]')
+        form.locator("input[name=name]").fill("Dashboard")
+        form.locator("input[name=excited]").check()
+        form.locator("button").click()
+        expect(form.locator(".outcome")).to_contain_text("Hello, Dashboard!")
+        page.screenshot(path=str(SHOTS / "actions.png"), full_page=True)
 
-            # Stop and start a service through the management API, with the same token.
-            page.click("nav a[data-tab=services]")
-            expect(page.locator("#tab-services")).to_contain_text("job_queue")
-            state = (
-                page.locator("#tab-services table").first.locator("tr", has_text="mailer").locator(".badge")
-            )
-            expect(state).to_have_text("running")
-            page.locator('#tab-services button[data-service="mailer"][data-op="stop"]').click()
-            expect(state).to_have_text("stopped")
-            page.locator('#tab-services button[data-service="mailer"][data-op="start"]').click()
-            expect(state).to_have_text("running")
-            page.screenshot(path=str(SHOTS / "services.png"), full_page=True)
-            assert TOKEN not in page.content()
-            assert errors == []
-        finally:
-            browser.close()
+        # Stop and start a service through the management API, with the same token.
+        page.click("nav a[data-tab=services]")
+        expect(page.locator("#tab-services")).to_contain_text("job_queue")
+        state = page.locator("#tab-services table").first.locator("tr", has_text="mailer").locator(".badge")
+        expect(state).to_have_text("running")
+        page.locator('#tab-services button[data-service="mailer"][data-op="stop"]').click()
+        expect(state).to_have_text("stopped")
+        page.locator('#tab-services button[data-service="mailer"][data-op="start"]').click()
+        expect(state).to_have_text("running")
+        page.screenshot(path=str(SHOTS / "services.png"), full_page=True)
+        assert TOKEN not in page.content()
+        assert errors == []
 
 
 def _past(ids: dict[str, str], server: str) -> bool:

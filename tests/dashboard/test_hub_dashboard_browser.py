@@ -12,7 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import CHROMIUM, EXAMPLES, SHOTS, clean_env, free_port, plugwork, require_browser, until
+from browser_helpers import (
+    EXAMPLES,
+    SHOTS,
+    browser_page,
+    clean_env,
+    free_port,
+    plugwork,
+    require_browser,
+    sign_in,
+    until,
+)
 
 ADMIN_TOKEN = "hub-admin-browser-test-token-0123456789"
 REQUEST_TIMEOUT = 2.0  # the hub's --request-timeout: the `slow` request below outlasts it
@@ -92,52 +102,43 @@ def test_hub_dashboard_in_chromium(hub: Hub) -> None:
 
     secrets = [ADMIN_TOKEN, hub.account["token"], *(t["value"] for t in hub.tokens.values())]
     greeter, reports = hub.services["greeter"], hub.services["reports"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            page.goto(f"{hub.url}/dashboard")
-            expect(page.locator("#signin")).to_be_visible()  # no token yet: the data route said 401
-            expect(page.locator("#tab-hub table")).to_have_count(0)
-            page.fill("#signin-form input[name=token]", ADMIN_TOKEN)
-            page.click("#signin-form button")
+    with sync_playwright() as pw, browser_page(pw, f"{hub.url}/dashboard", height=900) as (page, errors):
+        expect(page.locator("#signin")).to_be_visible()  # no token yet: the data route said 401
+        expect(page.locator("#tab-hub table")).to_have_count(0)
+        sign_in(page, ADMIN_TOKEN)
 
-            services = page.locator("#hub-services tbody tr")
-            expect(services).to_have_count(2)
-            expect(services.filter(has_text=greeter["id"]).locator("td")).to_have_text(
-                ["greeter", greeter["id"], "1", greeter["inserted_at"]]
-            )
-            expect(services.filter(has_text=reports["id"]).locator("td").nth(2)).to_have_text("0")
+        services = page.locator("#hub-services tbody tr")
+        expect(services).to_have_count(2)
+        expect(services.filter(has_text=greeter["id"]).locator("td")).to_have_text(
+            ["greeter", greeter["id"], "1", greeter["inserted_at"]]
+        )
+        expect(services.filter(has_text=reports["id"]).locator("td").nth(2)).to_have_text("0")
 
-            consumers = page.locator("#hub-consumers tbody tr")
-            expect(consumers).to_have_count(1)
-            cells = consumers.locator("td")
-            expect(cells.nth(1)).to_have_text("greeter")
-            expect(cells.nth(2)).to_have_text(hub.tokens["greeter"]["id"])
-            assert cells.nth(0).inner_text().strip()  # the hub's id for the socket
+        consumers = page.locator("#hub-consumers tbody tr")
+        expect(consumers).to_have_count(1)
+        cells = consumers.locator("td")
+        expect(cells.nth(1)).to_have_text("greeter")
+        expect(cells.nth(2)).to_have_text(hub.tokens["greeter"]["id"])
+        assert cells.nth(0).inner_text().strip()  # the hub's id for the socket
 
-            tokens = page.locator("#hub-tokens tbody tr")
-            expect(tokens).to_have_count(2)
-            for name, token in hub.tokens.items():
-                row = tokens.filter(has_text=token["id"]).locator("td")
-                expect(row).to_have_text(
-                    [token["id"], name, token["context"], token["inserted_at"], token["expires_at"], "valid"]
-                )
-
-            expect(page.locator("#hub-accounts tbody tr td")).to_have_text(
-                ["shop", hub.account["id"], hub.account["inserted_at"]]
+        tokens = page.locator("#hub-tokens tbody tr")
+        expect(tokens).to_have_count(2)
+        for name, token in hub.tokens.items():
+            row = tokens.filter(has_text=token["id"]).locator("td")
+            expect(row).to_have_text(
+                [token["id"], name, token["context"], token["inserted_at"], token["expires_at"], "valid"]
             )
 
-            outcomes = page.locator("#hub-requests tbody tr")
-            for outcome, count in [("answered", 3), ("no_consumer", 2), ("timeout", 1), ("unauthorized", 1)]:
-                expect(outcomes.filter(has_text=outcome).locator("td")).to_have_text([outcome, str(count)])
-            page.screenshot(path=str(SHOTS / "hub.png"), full_page=True)
+        expect(page.locator("#hub-accounts tbody tr td")).to_have_text(
+            ["shop", hub.account["id"], hub.account["inserted_at"]]
+        )
 
-            html = page.content()
-            for secret in secrets:
-                assert secret not in html
-            assert errors == []
-        finally:
-            browser.close()
+        outcomes = page.locator("#hub-requests tbody tr")
+        for outcome, count in [("answered", 3), ("no_consumer", 2), ("timeout", 1), ("unauthorized", 1)]:
+            expect(outcomes.filter(has_text=outcome).locator("td")).to_have_text([outcome, str(count)])
+        page.screenshot(path=str(SHOTS / "hub.png"), full_page=True)
+
+        html = page.content()
+        for secret in secrets:
+            assert secret not in html
+        assert errors == []

@@ -40,13 +40,18 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_an_answer_sends_the_next_queued_request_before_its_producer_runs() -> None:
+async def one_slot_calls(fake: FakeConsumer, *actions: str) -> tuple[Router, list[asyncio.Task[Answer]]]:
+    """A router with one slot for ``fake``, and a producer's call of each action, in order, settled."""
     router = Router(max_outstanding=1)
-    fake = FakeConsumer()
     router.add(fake.consumer())
-    first = asyncio.create_task(router.call("svc", "one", {}))
-    second = asyncio.create_task(router.call("svc", "two", {}))
+    calls = [asyncio.create_task(router.call("svc", action, {})) for action in actions]
     await settle()
+    return router, calls
+
+
+async def test_an_answer_sends_the_next_queued_request_before_its_producer_runs() -> None:
+    fake = FakeConsumer()
+    router, (first, second) = await one_slot_calls(fake, "one", "two")
     assert [action for _, action in fake.sent] == ["one"]  # "two" waits for the only slot
     assert router.resolve(fake.sent[0][0], OK, "c1")
     # sent by resolve() itself, before either producer's task has run again
@@ -59,12 +64,8 @@ async def test_an_answer_sends_the_next_queued_request_before_its_producer_runs(
 
 
 async def test_a_consumer_that_cannot_send_at_once_is_awaited() -> None:
-    router = Router(max_outstanding=1)
     fake = FakeConsumer(now=False)
-    router.add(fake.consumer())
-    first = asyncio.create_task(router.call("svc", "one", {}))
-    second = asyncio.create_task(router.call("svc", "two", {}))
-    await settle()
+    router, (first, second) = await one_slot_calls(fake, "one", "two")
     router.resolve(fake.sent[0][0], OK, "c1")
     await settle()
     assert fake.awaited == ["one", "two"]
@@ -73,12 +74,8 @@ async def test_a_consumer_that_cannot_send_at_once_is_awaited() -> None:
 
 
 async def test_a_failed_send_for_a_queued_request_answers_503() -> None:
-    router = Router(max_outstanding=1)
     fake = FakeConsumer()
-    router.add(fake.consumer())
-    first = asyncio.create_task(router.call("svc", "one", {}))
-    second = asyncio.create_task(router.call("svc", "two", {}))
-    await settle()
+    router, (first, second) = await one_slot_calls(fake, "one", "two")
     fake.now = None  # the socket breaks as the slot frees
     router.resolve(fake.sent[0][0], OK, "c1")
     assert await first == OK
@@ -89,13 +86,8 @@ async def test_a_failed_send_for_a_queued_request_answers_503() -> None:
 
 
 async def test_a_queued_request_sent_as_its_producer_leaves_gives_its_slot_back() -> None:
-    router = Router(max_outstanding=1)
     fake = FakeConsumer()
-    router.add(fake.consumer())
-    first = asyncio.create_task(router.call("svc", "one", {}))
-    second = asyncio.create_task(router.call("svc", "two", {}))
-    third = asyncio.create_task(router.call("svc", "three", {}))
-    await settle()
+    router, (first, second, third) = await one_slot_calls(fake, "one", "two", "three")
     router.resolve(fake.sent[0][0], OK, "c1")  # sends "two" for the second producer...
     second.cancel()  # ...which goes away before its task runs again
     await settle()
