@@ -79,6 +79,40 @@ async def _listening(store: PostgresJobStore) -> bool:
     return store.listening
 
 
+async def test_a_renewal_that_runs_late_counts_as_of_its_call(postgres_url: str) -> None:
+    """The worker knew no job when it asked to renew; a claim answered while the renewal waited for a
+    connection (here: held by the test; in life, a handler blocking the loop) must not look unknown."""
+    renewer = PostgresJobStore(postgres_url, max_connections=1)
+    claimer = PostgresJobStore(postgres_url)
+    await renewer.open()
+    await claimer.open()
+    try:
+        await asyncio.to_thread(_beat, claimer, "w1")  # a live worker: only the renewal can condemn the job
+        [jid] = await claimer.enqueue([NewJob(action="work", payload='{"n": 1}')])
+        assert renewer._pool is not None
+        held = await renewer._pool.acquire()
+        renewal = asyncio.create_task(renewer.renew("w1", [], 60))
+        await asyncio.sleep(0.05)  # the renewal waits for the connection
+        assert [j.id for j in await claimer.claim("w1", None, 1, 0.05)] == [jid]
+        await asyncio.sleep(0.2)  # the claim's lease ends before the renewal reaches the database
+        await renewer._pool.release(held)
+        assert await asyncio.wait_for(renewal, 10) == set()
+        assert await claimer.reclaim_expired() == 0
+        job = await claimer.get(jid)
+        assert job is not None and job.status is JobStatus.ASSIGNED and job.worker_id == "w1"
+    finally:
+        await renewer.close()
+        await claimer.close()
+
+
+def _beat(store: PostgresJobStore, worker_id: str) -> None:
+    session = store.heartbeat_session()
+    try:
+        session.beat(worker_id, 30.0)
+    finally:
+        session.close()
+
+
 async def test_worker_survives_dropped_connections(postgres_url: str) -> None:
     """Connections are dropped under the worker three times, each time while one runs a statement.
 

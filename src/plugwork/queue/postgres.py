@@ -13,6 +13,7 @@ import builtins
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
@@ -261,9 +262,15 @@ class PostgresJobStore:
         return _rowcount(tag)
 
     async def renew(self, worker_id: str, ids: Sequence[str], lease_seconds: float) -> set[str]:
+        # The worker knew all its jobs when it called; the statement may run much later (a pool wait, a
+        # prepare, a handler blocking the loop meanwhile) and miss jobs it learnt of since. So renewed_at
+        # is the renewal's database time less all the time the call took: never after the call began.
+        called = time.monotonic()
         async with self._conn() as conn:  # with no ids too: the renewal is recorded on the worker's row
-            rows = await conn.fetch(_Q["renew"], worker_id, float(lease_seconds), [int(i) for i in ids])
-        return {str(r[0]) for r in rows}
+            row = await conn.fetchrow(_Q["renew"], worker_id, float(lease_seconds), [int(i) for i in ids])
+            known_at = row["at"] - timedelta(seconds=time.monotonic() - called)
+            await conn.execute(_Q["worker_renewed"], worker_id, known_at)
+        return {str(i) for i in row["ids"]}
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:
         if not ids:

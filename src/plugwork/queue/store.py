@@ -88,8 +88,10 @@ class JobStore(Protocol):
 
         Only the ids the worker knows are renewed: jobs of a claim whose answer was lost (a dropped
         connection) are not, so their leases expire and they come back. The renewal is also recorded on
-        the worker's heartbeat row (``ids`` may be empty), atomically with the leases: a job of this worker
-        whose lease ended before its last renewal is one it does not know.
+        the worker's heartbeat row (``ids`` may be empty): a job of this worker whose lease ended before
+        its last renewal is one it does not know. It is recorded as of the call, never later, and not
+        before the leases moved: a job the worker learns of while the call is under way (its event loop
+        blocked by a handler, say) must not look unknown.
         """
 
     async def release(self, worker_id: str, ids: Sequence[str]) -> int:

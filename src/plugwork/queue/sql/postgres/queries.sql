@@ -61,16 +61,18 @@ FROM unnest($2::bigint[], $3::text[]) AS f (id, result)
 WHERE j.id = f.id AND j.worker_id = $1 AND j.status IN ('assigned', 'processing')
 
 -- name: renew
--- $3: the ids the worker knows (a lost claim's jobs are not renewed, so they expire and come back). The
--- worker's renewed_at moves in the same statement, so no reclaim sees one change without the other.
+-- $3: the ids the worker knows (a lost claim's jobs are not renewed, so they expire and come back). One
+-- row: the renewed ids, and the time of the renewal for worker_renewed.
 WITH renewed AS (
     UPDATE plugwork_jobs SET lease_expires_at = now() + make_interval(secs => $2)
     WHERE id = ANY($3::bigint[]) AND worker_id = $1 AND status IN ('assigned', 'processing')
     RETURNING id
-), seen AS (
-    UPDATE plugwork_workers SET renewed_at = now() WHERE id = $1
 )
-SELECT id FROM renewed
+SELECT now() AS at, array(SELECT id FROM renewed) AS ids
+
+-- name: worker_renewed
+-- $2: when the worker last knew all its jobs; set after the leases moved, never backwards.
+UPDATE plugwork_workers SET renewed_at = greatest(renewed_at, $2) WHERE id = $1
 
 -- name: release
 UPDATE plugwork_jobs
