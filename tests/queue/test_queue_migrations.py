@@ -64,8 +64,8 @@ async def _pg_catalog(conn: asyncpg.Connection, schema: str) -> dict[str, object
         schema,
     )
     functions = await conn.fetch(
-        "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = $1 ORDER BY 1",
+        "SELECT p.proname, p.prosrc, p.proconfig FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY 1",
         schema,
     )
     return {

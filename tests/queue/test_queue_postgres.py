@@ -105,6 +105,44 @@ async def test_a_renewal_that_runs_late_counts_as_of_its_call(postgres_url: str)
         await claimer.close()
 
 
+async def test_claims_after_a_burst_skip_the_entries_it_left(pg: PostgresJobStore, postgres_url: str) -> None:
+    """A burst leaves its finished jobs' entries in the waiting-jobs index until a vacuum. The claim walks
+    the index (marking them dead as it passes) rather than reading them all again at every claim."""
+    burst = 5000
+    await pg.enqueue([NewJob(action="work", payload="{}") for _ in range(burst)])
+    claimed = await pg.claim("w1", None, burst, 30)
+    assert await pg.finish("w1", [Finish(j.id, JobStatus.COMPLETED, result="") for j in claimed]) == burst
+    conn = await asyncpg.connect(postgres_url)
+    try:
+
+        async def pages_read() -> int:  # table pages read so far, cached or not (all sessions)
+            await conn.execute("SELECT pg_stat_force_next_flush()")  # this session's counts, when idle
+            read: int = await conn.fetchval(
+                "SELECT heap_blks_hit + heap_blks_read FROM pg_statio_user_tables "
+                "WHERE relname = 'plugwork_jobs'"
+            )
+            return read
+
+        async def pages_read_by_a_claim() -> int:
+            before = await pages_read()
+            # 1000: what a worker that has just run the burst asks for (about 50 ms of its work)
+            assert await conn.fetch("SELECT * FROM plugwork_claim(NULL, 1000, 'w2', 30)") == []
+            return await pages_read() - before
+
+        first = await pages_read_by_a_claim()  # the first walk reads them (and marks them dead)
+        assert first > 20  # the burst's rows fill some 70 pages
+        # Marked only once no snapshot can see them: another session's open transaction may delay that.
+        later = []
+        for _ in range(5):
+            later.append(await pages_read_by_a_claim())
+            if later[-1] < first / 10:
+                break
+            await asyncio.sleep(0.2)
+        assert later[-1] < first / 10, (first, later)
+    finally:
+        await conn.close()
+
+
 def _beat(store: PostgresJobStore, worker_id: str) -> None:
     session = store.heartbeat_session()
     try:

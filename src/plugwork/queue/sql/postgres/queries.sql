@@ -21,22 +21,9 @@ RETURNING id
 SELECT idempotency_key, id FROM plugwork_jobs WHERE idempotency_key = ANY($1::text[])
 
 -- name: claim
--- $1 queues (NULL: all), $2 limit, $3 worker id, $4 lease seconds.
-WITH picked AS (
-    SELECT id FROM plugwork_jobs
-    WHERE status IN ('ready', 'failed') AND run_at <= now()
-      AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
-    ORDER BY priority DESC, run_at, id
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE plugwork_jobs AS j
-SET status = 'assigned', attempts = j.attempts + 1, worker_id = $3, started_at = now(),
-    lease_expires_at = now() + make_interval(secs => $4)
-FROM picked
-WHERE j.id = picked.id
-RETURNING j.id, j.action, j.payload, j.attempts, j.max_attempts,
-          extract(epoch FROM greatest(j.run_at, j.created_at))::float8, j.correlation_id, j.headers
+-- $1 queues (NULL: all), $2 limit, $3 worker id, $4 lease seconds. The statement is a function of the
+-- schema (migrations/0005_claim_function.sql), which keeps its plan to an index scan.
+SELECT * FROM plugwork_claim($1, $2, $3, $4)
 
 -- name: start
 UPDATE plugwork_jobs SET status = 'processing'

@@ -50,6 +50,33 @@ CREATE TRIGGER plugwork_jobs_notify AFTER INSERT ON plugwork_jobs
     REFERENCING NEW TABLE AS new_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION plugwork_notify_jobs();
 
+-- Claims (see migrations/0005_claim_function.sql).
+CREATE FUNCTION plugwork_claim(queues text[], n integer, worker text, lease float8)
+RETURNS TABLE (id bigint, action text, payload text, attempts integer, max_attempts integer,
+               ready_at float8, correlation_id text, headers text)
+LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off
+AS $$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
+WITH picked AS (
+    SELECT j.id FROM plugwork_jobs AS j
+    WHERE j.status IN ('ready', 'failed') AND j.run_at <= now()
+      AND (queues IS NULL OR j.queue = ANY(queues))
+    ORDER BY j.priority DESC, j.run_at, j.id
+    LIMIT n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE plugwork_jobs AS j
+SET status = 'assigned', attempts = j.attempts + 1, worker_id = worker, started_at = now(),
+    lease_expires_at = now() + make_interval(secs => lease)
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.action, j.payload, j.attempts, j.max_attempts,
+          extract(epoch FROM greatest(j.run_at, j.created_at))::float8, j.correlation_id, j.headers;
+END
+$$;
+
 -- Worker heartbeats (see migrations/0003_workers.sql).
 CREATE TABLE plugwork_workers (
     id           text        PRIMARY KEY,
