@@ -100,6 +100,7 @@ class PostgresJobStore:
                     max_size=self._max_connections,
                     command_timeout=self._command_timeout,
                     timeout=10.0,
+                    reset=_session_unchanged,
                 )
             except _CONNECTION_ERRORS as exc:
                 raise StoreUnavailable(f"PostgreSQL unreachable: {exc}") from exc
@@ -421,6 +422,13 @@ class PostgresHeartbeat:
             self._conn.terminate()
         finally:
             self._loop.close()
+
+
+async def _session_unchanged(conn: Any) -> None:
+    """The pool's reset: nothing to undo. asyncpg's default sends ``RESET ALL; UNLISTEN *; ...`` at every
+    release, a round trip that each store call would wait for; this store's statements leave no session
+    state (its lock and settings are transaction-scoped, LISTEN has its own connection), and asyncpg
+    still rolls back a transaction left open before it calls this."""
 
 
 async def _insert(conn: Any, jobs: Sequence[NewJob]) -> list[str]:
