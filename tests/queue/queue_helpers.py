@@ -13,6 +13,7 @@ from plugwork.actions import Action, bind
 from plugwork.context import Context
 from plugwork.dispatch import Dispatcher
 from plugwork.errors import DependencyError
+from plugwork.queue.store import JobStore
 
 
 class Empty(BaseModel):
@@ -80,3 +81,16 @@ async def wait_status(store: Any, job_id: str, *statuses: str, timeout: float = 
     except TimeoutError:
         raise AssertionError(f"job {job_id} never reached {statuses}: {found}") from None
     return found[0]
+
+
+async def beat(store: JobStore, worker_id: str, dead_after: float) -> None:
+    """One heartbeat of ``worker_id``, written as the worker's thread writes it (off the event loop)."""
+
+    def write() -> None:
+        session = store.heartbeat_session()
+        try:
+            session.beat(worker_id, dead_after)
+        finally:
+            session.close()
+
+    await asyncio.to_thread(write)

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from pydantic import BaseModel
-from queue_helpers import eventually, make_action, make_dispatcher, running, wait_status
+from queue_helpers import beat, eventually, make_action, make_dispatcher, running, wait_status
 
 from plugwork.queue import JobStore, store_from_url
 from plugwork.queue.heartbeat import Heartbeat
@@ -26,19 +26,6 @@ from plugwork.queue.jobs import MAX_HANDBACKS, JobStatus, NewJob, encode_json
 from plugwork.queue.worker import Worker
 
 HERE = Path(__file__).parent
-
-
-async def beat(store: JobStore, worker_id: str, dead_after: float) -> None:
-    """One heartbeat of ``worker_id``, written as the worker's thread writes it (off the event loop)."""
-
-    def write() -> None:
-        session = store.heartbeat_session()
-        try:
-            session.beat(worker_id, dead_after)
-        finally:
-            session.close()
-
-    await asyncio.to_thread(write)
 
 
 def new(**kw: object) -> NewJob:

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from pydantic import BaseModel
-from queue_helpers import eventually, make_action, make_dispatcher, running
+from queue_helpers import beat, eventually, make_action, make_dispatcher, running
 
 from plugwork.queue.browse import JobQuery, page_sql
 from plugwork.queue.client import JobQueue
@@ -87,7 +87,7 @@ async def test_a_renewal_that_runs_late_counts_as_of_its_call(postgres_url: str)
     await renewer.open()
     await claimer.open()
     try:
-        await asyncio.to_thread(_beat, claimer, "w1")  # a live worker: only the renewal can condemn the job
+        await beat(claimer, "w1", 30.0)  # a live worker: only the renewal can condemn the job
         [jid] = await claimer.enqueue([NewJob(action="work", payload='{"n": 1}')])
         assert renewer._pool is not None
         held = await renewer._pool.acquire()
@@ -141,14 +141,6 @@ async def test_claims_after_a_burst_skip_the_entries_it_left(pg: PostgresJobStor
         assert later[-1] < first / 10, (first, later)
     finally:
         await conn.close()
-
-
-def _beat(store: PostgresJobStore, worker_id: str) -> None:
-    session = store.heartbeat_session()
-    try:
-        session.beat(worker_id, 30.0)
-    finally:
-        session.close()
 
 
 async def test_worker_survives_dropped_connections(postgres_url: str) -> None:

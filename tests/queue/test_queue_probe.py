@@ -9,24 +9,13 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from queue_helpers import eventually
+from queue_helpers import beat, eventually
 
 from plugwork.cli import main
 from plugwork.queue import JobStore, store_from_url
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
-
-
-async def beat(store: JobStore, worker_id: str, dead_after: float) -> None:
-    def write() -> None:
-        session = store.heartbeat_session()
-        try:
-            session.beat(worker_id, dead_after)
-        finally:
-            session.close()
-
-    await asyncio.to_thread(write)
 
 
 def probe(url: str, *args: str) -> tuple[int, str]:
